@@ -1,0 +1,223 @@
+// Package config holds the worker's configuration: its YAML shape, defaults,
+// strict loading and validation.
+//
+// The keys under kafka (brokers, group_id, dlq_topic) and sources (id, topics,
+// region, role_address, secret_id, mapped_streams) are a public contract that
+// users and tests rely on; everything else has a default documented in
+// example.yaml.
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Routing modes for a source.
+const (
+	// RoutingAll sends a message to every distinct stream whose row matches it.
+	RoutingAll = "all"
+	// RoutingFirstMatch sends a message to the streams of the most specific
+	// matching rows only: event name first, then type, then "*".
+	RoutingFirstMatch = "first_match"
+)
+
+// Start offsets for partitions that have no committed offset yet.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
+)
+
+// Config is the whole worker configuration.
+type Config struct {
+	Kafka    Kafka    `yaml:"kafka"`
+	Sources  []Source `yaml:"sources"`
+	Batch    Batch    `yaml:"batch"`
+	Delivery Delivery `yaml:"delivery"`
+	Memory   Memory   `yaml:"memory"`
+	Log      Log      `yaml:"log"`
+	HTTP     HTTP     `yaml:"http"`
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight records to be
+	// acknowledged before the final commit.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Kafka configures the consumer group and the dead-letter producer.
+type Kafka struct {
+	Brokers  []string `yaml:"brokers"`
+	GroupID  string   `yaml:"group_id"`
+	DLQTopic string   `yaml:"dlq_topic"`
+	ClientID string   `yaml:"client_id"`
+	// StartOffset applies to partitions the group has never committed.
+	StartOffset string `yaml:"start_offset"`
+	// CommitInterval is how often acknowledged offsets are committed; commits
+	// also happen when partitions are revoked and at shutdown.
+	CommitInterval    Duration `yaml:"commit_interval"`
+	SessionTimeout    Duration `yaml:"session_timeout"`
+	RebalanceTimeout  Duration `yaml:"rebalance_timeout"`
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	// DrainTimeout bounds how long a revoked partition waits for its in-flight
+	// records before its acknowledged offset is committed and it is released.
+	// It must stay below RebalanceTimeout or the broker evicts the worker.
+	DrainTimeout  Duration `yaml:"drain_timeout"`
+	FetchMaxWait  Duration `yaml:"fetch_max_wait"`
+	FetchMaxBytes ByteSize `yaml:"fetch_max_bytes"`
+}
+
+// Source is one Segment source: its topics and where its events go.
+type Source struct {
+	ID          string   `yaml:"id"`
+	Topics      []string `yaml:"topics"`
+	Region      string   `yaml:"region"`
+	RoleAddress string   `yaml:"role_address"`
+	// SecretID replaces ID as the External ID when assuming RoleAddress.
+	SecretID      Secret    `yaml:"secret_id"`
+	MappedStreams []Mapping `yaml:"mapped_streams"`
+	Routing       string    `yaml:"routing"`
+}
+
+// ExternalID is the External ID sent with AssumeRole: the secret ID when set,
+// else the source ID, as Segment's destination does.
+func (s Source) ExternalID() string {
+	if s.SecretID != "" {
+		return string(s.SecretID)
+	}
+	return s.ID
+}
+
+// Mapping is one row "event -> stream".
+type Mapping struct {
+	Event  string `yaml:"event"`
+	Stream string `yaml:"stream"`
+}
+
+// Batch bounds each PutRecordBatch call.
+type Batch struct {
+	MaxRecords int      `yaml:"max_records"`
+	MaxBytes   ByteSize `yaml:"max_bytes"`
+	// Linger is how long a partly filled batch waits for more records.
+	Linger Duration `yaml:"linger"`
+}
+
+// Delivery tunes PutRecordBatch calls and their retries.
+type Delivery struct {
+	// MaxInFlight is the number of concurrent PutRecordBatch calls per stream.
+	MaxInFlight    int      `yaml:"max_in_flight"`
+	RequestTimeout Duration `yaml:"request_timeout"`
+	Backoff        Backoff  `yaml:"backoff"`
+}
+
+// Backoff is the exponential backoff between attempts of one batch.
+type Backoff struct {
+	Initial    Duration `yaml:"initial"`
+	Max        Duration `yaml:"max"`
+	Multiplier float64  `yaml:"multiplier"`
+	// Jitter is the randomization factor: each wait is drawn from
+	// [interval*(1-jitter), interval*(1+jitter)].
+	Jitter float64 `yaml:"jitter"`
+	// MaxElapsed gives up on a batch after this long; 0 never gives up, which
+	// is the default because giving up would drop data.
+	MaxElapsed Duration `yaml:"max_elapsed"`
+}
+
+// Memory caps the bytes held by records that are buffered or in flight.
+type Memory struct {
+	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// HTTP configures the listener for /healthz, /readyz and /metrics.
+type HTTP struct {
+	// Address to listen on; empty turns the listener off.
+	Address string `yaml:"address"`
+	Pprof   bool   `yaml:"pprof"`
+}
+
+// Default returns the configuration every loaded file starts from.
+func Default() Config {
+	return Config{
+		Kafka: Kafka{
+			GroupID:           "firehose-worker",
+			ClientID:          "firehose-worker",
+			StartOffset:       StartEarliest,
+			CommitInterval:    Duration(time.Second),
+			SessionTimeout:    Duration(30 * time.Second),
+			RebalanceTimeout:  Duration(30 * time.Second),
+			HeartbeatInterval: Duration(3 * time.Second),
+			DrainTimeout:      Duration(20 * time.Second),
+			FetchMaxWait:      Duration(250 * time.Millisecond),
+			FetchMaxBytes:     10 << 20,
+		},
+		Batch: Batch{
+			MaxRecords: MaxRecordsPerBatch,
+			MaxBytes:   MaxBytesPerBatch,
+			Linger:     Duration(200 * time.Millisecond),
+		},
+		Delivery: Delivery{
+			MaxInFlight:    4,
+			RequestTimeout: Duration(30 * time.Second),
+			Backoff: Backoff{
+				Initial:    Duration(100 * time.Millisecond),
+				Max:        Duration(10 * time.Second),
+				Multiplier: 2,
+				Jitter:     0.5,
+			},
+		},
+		Memory:          Memory{MaxBufferedBytes: 64 << 20},
+		Log:             Log{Level: "info", Format: "auto"},
+		HTTP:            HTTP{Address: "127.0.0.1:9464"},
+		ShutdownTimeout: Duration(30 * time.Second),
+	}
+}
+
+// Firehose service limits.
+// https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html
+const (
+	MaxRecordsPerBatch = 500
+	MaxBytesPerBatch   = 4 << 20
+	// MaxRecordBytes is 1,000 KiB, the largest record Firehose accepts.
+	MaxRecordBytes = 1000 * 1024
+)
+
+// Topics lists every topic of every source, in configuration order.
+func (c *Config) Topics() []string {
+	var out []string
+	for _, s := range c.Sources {
+		out = append(out, s.Topics...)
+	}
+	return out
+}
+
+// Summary describes the configuration in a few lines for `check` and the
+// start log, with secrets masked.
+func (c *Config) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kafka: brokers=%s group=%s", strings.Join(c.Kafka.Brokers, ","), c.Kafka.GroupID)
+	if c.Kafka.DLQTopic != "" {
+		fmt.Fprintf(&b, " dlq=%s", c.Kafka.DLQTopic)
+	}
+	b.WriteByte('\n')
+	for _, s := range c.Sources {
+		fmt.Fprintf(&b, "source %s: topics=%s region=%s routing=%s", s.ID, strings.Join(s.Topics, ","), s.Region, s.Routing)
+		if s.RoleAddress != "" {
+			fmt.Fprintf(&b, " role=%s external_id=%s", s.RoleAddress, maskedExternalID(s))
+		}
+		b.WriteByte('\n')
+		for _, m := range s.MappedStreams {
+			fmt.Fprintf(&b, "  %q -> %s\n", m.Event, m.Stream)
+		}
+	}
+	return b.String()
+}
+
+func maskedExternalID(s Source) string {
+	if s.SecretID != "" {
+		return s.SecretID.String()
+	}
+	return "source id"
+}

@@ -1,0 +1,132 @@
+// Package batch accumulates the records of one delivery stream into batches
+// that respect Firehose's PutRecordBatch limits.
+package batch
+
+import (
+	"sync"
+	"time"
+)
+
+// Part is what a record reports to when it is finished: acknowledged by
+// Firehose, or handed to the dead-letter topic. checkpoint.Message fits.
+type Part interface{ Done() }
+
+// Record is one Firehose record and the message part it belongs to.
+type Record struct {
+	// Data is the framed record. It may be shared by the records of every
+	// stream a message goes to, so it is never modified.
+	Data []byte
+	Part Part
+	// Origin lets a record that Firehose rejects for good be dead-lettered
+	// with its original Kafka message. It may be nil.
+	Origin any
+}
+
+// Batch is a set of records for one PutRecordBatch call.
+type Batch struct {
+	Records []Record
+	Bytes   int
+}
+
+// Limits bound a batch. Zero values are not valid.
+type Limits struct {
+	MaxRecords int
+	MaxBytes   int
+	// Linger is how long the first record of a batch waits for others.
+	Linger time.Duration
+}
+
+// Accumulator collects the records of one stream. Records are added from many
+// goroutines; a batch is handed to the flush function given to New when it
+// is full, when its linger time passes, or on Flush. Batches never exceed the
+// limits; a record larger than MaxBytes must be rejected before Add.
+type Accumulator struct {
+	limits Limits
+	flush  func(*Batch)
+
+	mu    sync.Mutex
+	cur   *Batch
+	seq   uint64 // identifies cur, so a stale linger timer does nothing
+	timer *time.Timer
+}
+
+// New returns an accumulator that hands batches to flush. flush may block (it
+// is how backpressure reaches the producers) and is called without any lock
+// held, possibly from several goroutines at once.
+func New(limits Limits, flush func(*Batch)) *Accumulator {
+	return &Accumulator{limits: limits, flush: flush}
+}
+
+// Add appends r. When r does not fit, the current batch is handed over first;
+// when r fills the batch, it is handed over at once.
+func (a *Accumulator) Add(r Record) {
+	var full, filled *Batch
+	a.mu.Lock()
+	if a.cur != nil && a.cur.Bytes+len(r.Data) > a.limits.MaxBytes {
+		full = a.takeLocked()
+	}
+	if a.cur == nil {
+		a.cur = &Batch{Records: make([]Record, 0, min(a.limits.MaxRecords, 64))}
+		a.seq++
+		seq := a.seq
+		a.timer = time.AfterFunc(a.limits.Linger, func() { a.expire(seq) })
+	}
+	a.cur.Records = append(a.cur.Records, r)
+	a.cur.Bytes += len(r.Data)
+	if len(a.cur.Records) >= a.limits.MaxRecords || a.cur.Bytes >= a.limits.MaxBytes {
+		filled = a.takeLocked()
+	}
+	a.mu.Unlock()
+	if full != nil {
+		a.flush(full)
+	}
+	if filled != nil {
+		a.flush(filled)
+	}
+}
+
+// Flush hands over the current batch now, if there is one.
+func (a *Accumulator) Flush() {
+	a.mu.Lock()
+	b := a.takeLocked()
+	a.mu.Unlock()
+	if b != nil {
+		a.flush(b)
+	}
+}
+
+// Buffered returns the number of records waiting in the current batch.
+func (a *Accumulator) Buffered() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cur == nil {
+		return 0
+	}
+	return len(a.cur.Records)
+}
+
+func (a *Accumulator) expire(seq uint64) {
+	a.mu.Lock()
+	var b *Batch
+	if a.seq == seq {
+		b = a.takeLocked()
+	}
+	a.mu.Unlock()
+	if b != nil {
+		a.flush(b)
+	}
+}
+
+func (a *Accumulator) takeLocked() *Batch {
+	b := a.cur
+	if b == nil {
+		return nil
+	}
+	a.cur = nil
+	a.seq++
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	return b
+}

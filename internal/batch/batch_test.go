@@ -1,0 +1,126 @@
+package batch
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+type collector struct {
+	mu      sync.Mutex
+	batches []*Batch
+	ch      chan *Batch
+}
+
+func newCollector() *collector { return &collector{ch: make(chan *Batch, 1000)} }
+
+func (c *collector) flush(b *Batch) {
+	c.mu.Lock()
+	c.batches = append(c.batches, b)
+	c.mu.Unlock()
+	c.ch <- b
+}
+
+func rec(n int) Record { return Record{Data: bytes.Repeat([]byte("x"), n)} }
+
+func TestSplitsAtRecordCount(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour}, c.flush)
+	for range 1001 {
+		a.Add(rec(10))
+	}
+	if len(c.batches) != 2 || len(c.batches[0].Records) != 500 || len(c.batches[1].Records) != 500 {
+		t.Fatalf("want two full batches of 500, got %d batches", len(c.batches))
+	}
+	if a.Buffered() != 1 {
+		t.Errorf("buffered = %d, want 1", a.Buffered())
+	}
+	a.Flush()
+	if len(c.batches) != 3 || len(c.batches[2].Records) != 1 {
+		t.Errorf("Flush did not hand over the last record")
+	}
+}
+
+func TestSplitsAtBytes(t *testing.T) {
+	t.Parallel()
+	const maxBytes = 4 << 20
+	const recSize = 1000 * 1024 // the largest record Firehose takes
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: maxBytes, Linger: time.Hour}, c.flush)
+	for range 9 {
+		a.Add(rec(recSize))
+	}
+	a.Flush()
+	total := 0
+	for _, b := range c.batches {
+		sum := 0
+		for _, r := range b.Records {
+			sum += len(r.Data)
+		}
+		if sum != b.Bytes || b.Bytes > maxBytes {
+			t.Errorf("batch of %d bytes (counted %d) breaks the 4 MiB limit", sum, b.Bytes)
+		}
+		total += len(b.Records)
+	}
+	// 4 records of 1,000 KiB fit in 4 MiB (4,096,000 <= 4,194,304); a 5th does not.
+	if len(c.batches) != 3 || len(c.batches[0].Records) != 4 || total != 9 {
+		t.Errorf("got %d batches, first of %d records, %d total; want 3, 4, 9", len(c.batches), len(c.batches[0].Records), total)
+	}
+}
+
+func TestExactlyFullByBytesIsHandedOver(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 100, Linger: time.Hour}, c.flush)
+	a.Add(rec(60))
+	a.Add(rec(40))
+	if len(c.batches) != 1 || c.batches[0].Bytes != 100 {
+		t.Fatalf("a batch filled to exactly MaxBytes should go at once")
+	}
+}
+
+func TestLingerFlushes(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: 10 * time.Millisecond}, c.flush)
+	a.Add(rec(1))
+	a.Add(rec(1))
+	select {
+	case b := <-c.ch:
+		if len(b.Records) != 2 {
+			t.Errorf("lingered batch has %d records, want 2", len(b.Records))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("linger never flushed the batch")
+	}
+}
+
+func TestConcurrentAddsLoseNothing(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 7, MaxBytes: 1000, Linger: time.Hour}, func(b *Batch) { c.mu.Lock(); c.batches = append(c.batches, b); c.mu.Unlock() })
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				a.Add(rec(13))
+			}
+		})
+	}
+	wg.Wait()
+	a.Flush()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, b := range c.batches {
+		if len(b.Records) > 7 || b.Bytes > 1000 {
+			t.Fatalf("batch over limits: %d records %d bytes", len(b.Records), b.Bytes)
+		}
+		n += len(b.Records)
+	}
+	if n != 8000 {
+		t.Errorf("%d records handed over, want 8000", n)
+	}
+}

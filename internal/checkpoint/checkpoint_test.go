@@ -1,0 +1,153 @@
+package checkpoint
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+func committable(t *testing.T, tr *Tracker) int64 {
+	t.Helper()
+	off, ok := tr.Committable()
+	if !ok {
+		t.Fatal("nothing committable")
+	}
+	return off
+}
+
+func TestNothingTrackedNothingToCommit(t *testing.T) {
+	t.Parallel()
+	if _, ok := NewTracker(nil).Committable(); ok {
+		t.Error("empty tracker offers an offset")
+	}
+}
+
+func TestOutOfOrderFinishes(t *testing.T) {
+	t.Parallel()
+	tr := NewTracker(nil)
+	m := map[int64]*Message{}
+	for _, off := range []int64{10, 11, 13, 14} { // a gap at 12, as after compaction
+		m[off] = tr.Track(off, 1, 0)
+	}
+	if got := committable(t, tr); got != 10 {
+		t.Fatalf("commit = %d, want 10 (nothing finished)", got)
+	}
+	m[13].Done()
+	m[14].Done()
+	if got := committable(t, tr); got != 10 {
+		t.Errorf("commit = %d, want 10: 10 is unfinished", got)
+	}
+	m[10].Done()
+	if got := committable(t, tr); got != 11 {
+		t.Errorf("commit = %d, want 11", got)
+	}
+	m[11].Done()
+	if got := committable(t, tr); got != 15 {
+		t.Errorf("commit = %d, want 15 (after the newest)", got)
+	}
+	if tr.Pending() != 0 {
+		t.Errorf("pending = %d", tr.Pending())
+	}
+}
+
+func TestFanOutFinishesOnLastPart(t *testing.T) {
+	t.Parallel()
+	var released int64
+	tr := NewTracker(func(n int64) { released += n })
+	a := tr.Track(0, 3, 100)
+	b := tr.Track(1, 1, 7)
+	b.Done()
+	a.Done()
+	a.Done()
+	if got := committable(t, tr); got != 0 {
+		t.Errorf("commit = %d, want 0 with one part of 0 outstanding", got)
+	}
+	if released != 7 {
+		t.Errorf("released %d bytes, want 7", released)
+	}
+	a.Done()
+	if got := committable(t, tr); got != 2 {
+		t.Errorf("commit = %d, want 2", got)
+	}
+	if released != 107 {
+		t.Errorf("released %d bytes, want 107", released)
+	}
+}
+
+// TestNeverPassesUnfinished finishes messages in random order from many
+// goroutines and checks, at every step, that the committable offset never
+// passes a message that is not finished.
+func TestNeverPassesUnfinished(t *testing.T) {
+	t.Parallel()
+	const n = 5000
+	tr := NewTracker(nil)
+	msgs := make([]*Message, n)
+	finished := make([]bool, n)
+	var mu sync.Mutex
+	for i := range msgs {
+		msgs[i] = tr.Track(int64(i), 1+i%3, 0)
+	}
+	type part struct{ i int }
+	var parts []part
+	for i := range msgs {
+		for range 1 + i%3 {
+			parts = append(parts, part{i})
+		}
+	}
+	rand.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
+	remaining := make([]int, n)
+	for i := range remaining {
+		remaining[i] = 1 + i%3
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for k := w; k < len(parts); k += 4 {
+				i := parts[k].i
+				mu.Lock()
+				remaining[i]--
+				if remaining[i] == 0 {
+					finished[i] = true
+				}
+				mu.Unlock()
+				msgs[i].Done()
+				off, _ := tr.Committable()
+				mu.Lock()
+				for j := int64(0); j < off; j++ {
+					if !finished[j] {
+						t.Errorf("committable %d passes unfinished %d", off, j)
+						mu.Unlock()
+						return
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if got := committable(t, tr); got != n {
+		t.Errorf("final commit = %d, want %d", got, n)
+	}
+}
+
+func TestWaitDrained(t *testing.T) {
+	t.Parallel()
+	tr := NewTracker(nil)
+	if err := tr.WaitDrained(context.Background()); err != nil {
+		t.Fatalf("empty tracker: %v", err)
+	}
+	m := tr.Track(5, 1, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := tr.WaitDrained(ctx); err == nil {
+		t.Fatal("WaitDrained returned with a message pending")
+	}
+	done := make(chan error)
+	go func() { done <- tr.WaitDrained(context.Background()) }()
+	m.Done()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

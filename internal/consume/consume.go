@@ -1,0 +1,329 @@
+// Package consume runs the Kafka consumer group: it joins generations, fetches
+// each assigned partition, hands messages to a Handler, and commits the
+// offsets the partitions' trackers say are finished.
+//
+// It is built on kafka-go's ConsumerGroup/Generation API rather than a Reader
+// with a GroupID, because a generation tells us when partitions are revoked:
+// its context ends, and the group waits for our goroutines before it rejoins.
+// That window is where a revoked partition stops fetching, lets its in-flight
+// records finish (bounded by the drain timeout), commits, and is released.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
+	"github.com/firehose-worker/firehose-worker/internal/telemetry"
+)
+
+// Handler processes fetched messages.
+type Handler interface {
+	// Handle takes one message of c. It returns once the message is tracked
+	// in c.Tracker (not when it is delivered); blocking here is how
+	// backpressure stops fetching. It returns an error only when ctx ends.
+	Handle(ctx context.Context, c *Claim, m *kafka.Message) error
+	// Flush sends every buffered record now instead of after its linger, so
+	// revoked partitions and shutdown do not wait for it.
+	Flush()
+}
+
+// Claim is one partition owned in the current generation.
+type Claim struct {
+	Topic     string
+	Partition int
+	Tracker   *checkpoint.Tracker
+	// lastCommitted is the last offset committed for the claim; -1 for none.
+	lastCommitted int64
+}
+
+func (c *Claim) String() string { return fmt.Sprintf("%s/%d", c.Topic, c.Partition) }
+
+// Options configure a Consumer.
+type Options struct {
+	Brokers           []string
+	GroupID           string
+	Topics            []string
+	Dialer            *kafka.Dialer // nil: kafka.DefaultDialer
+	StartOffset       int64         // kafka.FirstOffset or kafka.LastOffset
+	CommitInterval    time.Duration
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// DrainTimeout bounds the wait for a revoked partition's in-flight records.
+	DrainTimeout time.Duration
+	// ShutdownTimeout bounds the same wait when the consumer stops.
+	ShutdownTimeout time.Duration
+	FetchMaxWait    time.Duration
+	FetchMaxBytes   int
+	// OnFinish is given to every partition tracker; see checkpoint.NewTracker.
+	OnFinish func(bytes int64)
+	Logger   *slog.Logger
+	Metrics  *telemetry.Metrics
+	// Status, when set, receives membership changes (for health endpoints).
+	Status StatusFunc
+}
+
+// StatusFunc is told about the consumer's membership.
+type StatusFunc func(joined bool, claims []string)
+
+// Consumer runs the group. Run it once.
+type Consumer struct {
+	opts     Options
+	h        Handler
+	log      *slog.Logger
+	stopping atomic.Bool
+	owned    map[string]bool // claims of the previous generation, for logs
+}
+
+// New returns a consumer that gives messages to h.
+func New(opts Options, h Handler) *Consumer {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.Discard()
+	}
+	if opts.Status == nil {
+		opts.Status = func(bool, []string) {}
+	}
+	return &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}}
+}
+
+// Run consumes until ctx ends. Then it stops fetching, waits for in-flight
+// records (bounded by ShutdownTimeout), commits what is finished, and leaves
+// the group before returning. Temporary group errors, such as a rebalance in
+// progress or a broker restart, are logged and retried.
+func (c *Consumer) Run(ctx context.Context) error {
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                c.opts.GroupID,
+		Brokers:           c.opts.Brokers,
+		Dialer:            c.opts.Dialer,
+		Topics:            c.opts.Topics,
+		HeartbeatInterval: c.opts.HeartbeatInterval,
+		SessionTimeout:    c.opts.SessionTimeout,
+		RebalanceTimeout:  c.opts.RebalanceTimeout,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       c.opts.StartOffset,
+		// Offsets are kept by the broker's default retention.
+		RetentionTime:          -1,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 10 * time.Second,
+		ErrorLogger:            kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug("kafka group: " + fmt.Sprintf(f, a...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("creating consumer group: %w", err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		c.stopping.Store(true)
+		// Closing ends the current generation: its goroutines drain and
+		// commit, then the group leaves. Close waits for all of it.
+		_ = group.Close()
+		close(closed)
+	}()
+	for {
+		gen, err := group.Next(ctx)
+		switch {
+		case ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed):
+			<-closed
+			c.opts.Status(false, nil)
+			c.log.Info("left the consumer group", "group", c.opts.GroupID)
+			return nil
+		case err != nil:
+			c.opts.Status(false, nil)
+			if isTemporary(err) {
+				c.log.Info("consumer group is rebalancing", "reason", err.Error())
+			} else {
+				c.log.Warn("consumer group error; retrying", "error", err)
+			}
+			continue
+		}
+		c.startGeneration(gen)
+	}
+}
+
+func isTemporary(err error) bool {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return ke.Temporary()
+	}
+	return false
+}
+
+func (c *Consumer) startGeneration(gen *kafka.Generation) {
+	var claims []*Claim
+	now := map[string]bool{}
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			cl := &Claim{Topic: topic, Partition: p.ID, Tracker: checkpoint.NewTracker(c.opts.OnFinish), lastCommitted: -1}
+			claims = append(claims, cl)
+			now[cl.String()] = true
+		}
+	}
+	sort.Slice(claims, func(i, j int) bool { return claims[i].String() < claims[j].String() })
+	c.logAssignment(gen, now)
+	c.opts.Metrics.Rebalances.Add(context.Background(), 1)
+	names := make([]string, len(claims))
+	for i, cl := range claims {
+		names[i] = cl.String()
+	}
+	c.opts.Status(true, names)
+
+	var fetchers sync.WaitGroup
+	for _, cl := range claims {
+		offset := startOffset(gen, cl)
+		fetchers.Add(1)
+		gen.Start(func(ctx context.Context) {
+			defer fetchers.Done()
+			c.fetch(ctx, cl, offset)
+		})
+	}
+	gen.Start(func(ctx context.Context) { c.commitLoop(ctx, gen, claims, &fetchers) })
+}
+
+func startOffset(gen *kafka.Generation, cl *Claim) int64 {
+	for _, p := range gen.Assignments[cl.Topic] {
+		if p.ID == cl.Partition {
+			return p.Offset
+		}
+	}
+	return kafka.FirstOffset
+}
+
+func (c *Consumer) logAssignment(gen *kafka.Generation, now map[string]bool) {
+	var gained, lost []string
+	for k := range now {
+		if !c.owned[k] {
+			gained = append(gained, k)
+		}
+	}
+	for k := range c.owned {
+		if !now[k] {
+			lost = append(lost, k)
+		}
+	}
+	sort.Strings(gained)
+	sort.Strings(lost)
+	c.owned = now
+	c.log.Info("joined consumer group generation", "group", c.opts.GroupID, "generation", gen.ID, "member", gen.MemberID,
+		"partitions", len(now), "gained", strings.Join(gained, ","), "lost", strings.Join(lost, ","))
+}
+
+// fetch reads one partition from offset until ctx ends, then drains it.
+//
+// It must return promptly after ctx ends (bounded by the drain timeout): the
+// group waits for it before joining the next generation.
+func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.opts.Brokers,
+		Topic:          cl.Topic,
+		Partition:      cl.Partition,
+		Dialer:         c.opts.Dialer,
+		MinBytes:       1,
+		MaxBytes:       c.opts.FetchMaxBytes,
+		MaxWait:        c.opts.FetchMaxWait,
+		ReadBackoffMin: 100 * time.Millisecond,
+		ReadBackoffMax: 2 * time.Second,
+		MaxAttempts:    1 << 30,
+		ErrorLogger:    kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug("kafka reader: "+fmt.Sprintf(f, a...), "partition", cl.String()) }),
+	})
+	defer r.Close()
+	if err := r.SetOffset(offset); err != nil {
+		c.log.Error("cannot set the start offset", "partition", cl.String(), "offset", offset, "error", err)
+	}
+	consumed := c.opts.Metrics.Consumed
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			c.log.Warn("fetch failed; retrying", "partition", cl.String(), "error", err)
+			continue
+		}
+		telemetry.Add(ctx, consumed, 1, telemetry.AttrTopic.String(cl.Topic))
+		if err := c.h.Handle(ctx, cl, &m); err != nil {
+			break
+		}
+	}
+	c.drain(cl)
+}
+
+// drain waits for cl's tracked messages to finish, bounded by the drain or
+// shutdown timeout.
+func (c *Consumer) drain(cl *Claim) {
+	timeout := c.opts.DrainTimeout
+	if c.stopping.Load() {
+		timeout = c.opts.ShutdownTimeout
+	}
+	c.h.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	if err := cl.Tracker.WaitDrained(ctx); err != nil {
+		c.log.Warn("partition released with unacknowledged records; they will be read again by its next owner",
+			"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout)
+		return
+	}
+	c.log.Debug("partition drained", "partition", cl.String(), "took", time.Since(start))
+}
+
+// commitLoop commits finished offsets every CommitInterval and once more after
+// every fetcher of the generation has drained.
+func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, claims []*Claim, fetchers *sync.WaitGroup) {
+	t := time.NewTicker(c.opts.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.commit(gen, claims)
+		case <-ctx.Done():
+			fetchers.Wait()
+			c.commit(gen, claims)
+			return
+		}
+	}
+}
+
+func (c *Consumer) commit(gen *kafka.Generation, claims []*Claim) {
+	offsets := map[string]map[int]int64{}
+	var moved []*Claim
+	var next []int64
+	for _, cl := range claims {
+		off, ok := cl.Tracker.Committable()
+		if !ok || off == cl.lastCommitted {
+			continue
+		}
+		if offsets[cl.Topic] == nil {
+			offsets[cl.Topic] = map[int]int64{}
+		}
+		offsets[cl.Topic][cl.Partition] = off
+		moved = append(moved, cl)
+		next = append(next, off)
+	}
+	if len(moved) == 0 {
+		return
+	}
+	err := gen.CommitOffsets(offsets)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		c.log.Warn("offset commit failed; the next commit will include these offsets", "generation", gen.ID, "error", err)
+	} else {
+		for i, cl := range moved {
+			cl.lastCommitted = next[i]
+		}
+	}
+	telemetry.Add(context.Background(), c.opts.Metrics.Commits, 1, telemetry.AttrOutcome.String(outcome))
+}

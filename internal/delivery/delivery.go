@@ -1,0 +1,258 @@
+// Package delivery sends batches to one Firehose delivery stream with
+// PutRecordBatch and owns the retry loop: whole-call throttling and transient
+// faults back off and resend; partial failures resend only the records that
+// failed; errors retrying cannot fix go to a reject function (the dead-letter
+// topic) when there is one, and are retried slowly otherwise, so nothing is
+// ever dropped.
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/telemetry"
+)
+
+// PutRecordBatcher is the one Firehose call delivery makes. The SDK client's
+// own retries must be off: this package decides what is resent.
+type PutRecordBatcher interface {
+	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
+}
+
+// Rejected is a record Firehose refused for good, with the reason.
+type Rejected struct {
+	Record  batch.Record
+	Code    string
+	Message string
+}
+
+// RejectFunc takes records that can never be delivered. It must finish each
+// record's Part once the record is safely stored elsewhere, and must keep
+// trying until then or until ctx ends.
+type RejectFunc func(ctx context.Context, stream string, recs []Rejected)
+
+// Options configure a Stream.
+type Options struct {
+	Name   string
+	Client PutRecordBatcher
+	// NewBackOff returns a fresh backoff for each batch.
+	NewBackOff     func() backoff.BackOff
+	RequestTimeout time.Duration
+	// Reject, when set, receives records rejected for good. When nil they are
+	// retried with backoff forever, and logged, so lag shows the problem.
+	Reject  RejectFunc
+	Metrics *telemetry.Metrics
+	Logger  *slog.Logger
+}
+
+// Stream delivers batches to one delivery stream. Deliver may be called from
+// many goroutines at once; each call owns its batch.
+type Stream struct {
+	opts    Options
+	name    *string
+	attrs   metric.MeasurementOption
+	episode episode
+}
+
+// NewStream returns a Stream for opts.
+func NewStream(opts Options) *Stream {
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.Discard()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.Logger = opts.Logger.With("stream", opts.Name)
+	return &Stream{
+		opts:    opts,
+		name:    aws.String(opts.Name),
+		attrs:   metric.WithAttributes(telemetry.AttrStream.String(opts.Name)),
+		episode: episode{log: opts.Logger},
+	}
+}
+
+// Name is the delivery stream name.
+func (s *Stream) Name() string { return s.opts.Name }
+
+// Deliver sends b until every record is acknowledged (its Part is finished)
+// or handed to Reject. It returns early only when ctx ends, leaving the
+// unfinished records unfinished so their offsets are never committed.
+func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
+	m := s.opts.Metrics
+	m.InFlightBatches.Add(ctx, 1)
+	defer m.InFlightBatches.Add(context.WithoutCancel(ctx), -1)
+	m.BatchRecords.Record(ctx, int64(len(b.Records)), s.attrs)
+	m.BatchBytes.Record(ctx, int64(b.Bytes), s.attrs)
+
+	pending := b.Records
+	in := &firehose.PutRecordBatchInput{DeliveryStreamName: s.name}
+	wire := make([]types.Record, len(pending))
+	bo := s.opts.NewBackOff()
+	for attempt := 0; ; attempt++ {
+		in.Records = wire[:len(pending)]
+		for i, r := range pending {
+			in.Records[i].Data = r.Data
+		}
+		out, class, code, err := s.put(ctx, in)
+		var retry []batch.Record
+		var reason string
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && class == Permanent && s.opts.Reject != nil:
+			s.reject(ctx, pending, code, err.Error())
+			return nil
+		case err != nil:
+			retry, reason = pending, class.String()
+			if class == Permanent {
+				s.opts.Logger.Error("Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost",
+					"code", code, "records", len(pending), "attempt", attempt+1, "error", err)
+			}
+			if class == Throttled {
+				s.episode.throttled(len(pending))
+			}
+		default:
+			var rejected []Rejected
+			retry, rejected, reason = s.sortResponses(ctx, pending, out)
+			if len(rejected) > 0 {
+				s.opts.Reject(ctx, s.opts.Name, rejected)
+			}
+		}
+		if len(retry) == 0 {
+			s.episode.ok()
+			return nil
+		}
+		wait := bo.NextBackOff()
+		if wait == backoff.Stop {
+			if s.opts.Reject != nil {
+				s.reject(ctx, retry, "RetriesExhausted", fmt.Sprintf("gave up after %d attempts", attempt+1))
+				return nil
+			}
+			bo.Reset()
+			wait = bo.NextBackOff()
+		}
+		telemetry.Add(ctx, m.Retries, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(reason))
+		m.BackoffTime.Add(ctx, wait.Seconds(), s.attrs)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+		pending = retry
+	}
+}
+
+// put makes one call and records its metrics.
+func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput) (*firehose.PutRecordBatchOutput, Class, string, error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	out, err := s.opts.Client.PutRecordBatch(callCtx, in)
+	m := s.opts.Metrics
+	m.PutDuration.Record(ctx, time.Since(start).Seconds(), s.attrs)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, Transient, "Canceled", err
+		}
+		class, code := Classify(err)
+		outcome := telemetry.OutcomeError
+		switch class {
+		case Throttled:
+			outcome = telemetry.OutcomeThrottled
+		case Unknown:
+			outcome = telemetry.OutcomeUnknown
+		}
+		s.callOutcome(ctx, outcome)
+		if class != Throttled {
+			s.opts.Logger.Warn("PutRecordBatch failed", "class", class.String(), "code", code, "records", len(in.Records), "error", err)
+		}
+		return nil, class, code, err
+	}
+	return out, 0, "", nil
+}
+
+func (s *Stream) callOutcome(ctx context.Context, outcome string) {
+	telemetry.Add(ctx, s.opts.Metrics.PutCalls, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrOutcome.String(outcome))
+}
+
+// sortResponses finishes the acknowledged records of a 200 answer and returns
+// the ones to send again and the ones rejected for good.
+func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out *firehose.PutRecordBatchOutput) (retry []batch.Record, rejected []Rejected, reason string) {
+	m := s.opts.Metrics
+	if len(out.RequestResponses) != len(pending) {
+		// The answer cannot be matched to the records: treat the call as one
+		// whose outcome is unknown and send everything again.
+		s.callOutcome(ctx, telemetry.OutcomeUnknown)
+		s.opts.Logger.Warn("PutRecordBatch answer does not match the request; sending every record again",
+			"sent", len(pending), "answered", len(out.RequestResponses))
+		return pending, nil, Unknown.String()
+	}
+	acked := 0
+	throttled := 0
+	for i, rr := range out.RequestResponses {
+		r := pending[i]
+		if rr.ErrorCode == nil || *rr.ErrorCode == "" {
+			r.Part.Done()
+			acked++
+			continue
+		}
+		code := *rr.ErrorCode
+		telemetry.Add(ctx, m.RecordsFailed, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(code))
+		class := ClassifyCode(code)
+		if class == Throttled {
+			throttled++
+		}
+		if class == Permanent && s.opts.Reject != nil {
+			rejected = append(rejected, Rejected{Record: r, Code: code, Message: aws.ToString(rr.ErrorMessage)})
+			continue
+		}
+		if class == Permanent {
+			s.opts.Logger.Error("Firehose refuses a record and there is no dead-letter topic; retrying so nothing is lost", "code", code)
+		}
+		retry = append(retry, r)
+		reason = class.String()
+	}
+	m.RecordsSent.Add(ctx, int64(acked), s.attrs)
+	switch {
+	case acked == len(pending):
+		s.callOutcome(ctx, telemetry.OutcomeOK)
+	case acked == 0 && throttled == len(pending):
+		s.callOutcome(ctx, telemetry.OutcomeThrottled)
+	default:
+		s.callOutcome(ctx, telemetry.OutcomePartial)
+	}
+	if throttled > 0 {
+		s.episode.throttled(throttled)
+	}
+	return retry, rejected, reason
+}
+
+func (s *Stream) reject(ctx context.Context, recs []batch.Record, code, msg string) {
+	if len(recs) == 0 {
+		return
+	}
+	out := make([]Rejected, len(recs))
+	for i, r := range recs {
+		out[i] = Rejected{Record: r, Code: code, Message: msg}
+	}
+	s.opts.Reject(ctx, s.opts.Name, out)
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

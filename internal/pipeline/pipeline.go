@@ -1,0 +1,383 @@
+// Package pipeline wires the stages of the worker: consume -> decode/route ->
+// batch -> deliver -> checkpoint -> commit, and owns their goroutines.
+//
+// Data travels one way. A fetched message is decoded once, framed once, and
+// its record is added to the accumulator of every stream it routes to; the
+// message is tracked in its partition's checkpoint with one part per stream,
+// and its offset becomes committable when every part is acknowledged (or
+// dead-lettered). Memory held by buffered and in-flight records is capped:
+// when the cap is reached, fetching waits.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/firehose-worker/firehose-worker/config"
+	"github.com/firehose-worker/firehose-worker/internal/awsclient"
+	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/consume"
+	"github.com/firehose-worker/firehose-worker/internal/deadletter"
+	"github.com/firehose-worker/firehose-worker/internal/delivery"
+	"github.com/firehose-worker/firehose-worker/internal/route"
+	"github.com/firehose-worker/firehose-worker/internal/segment"
+	"github.com/firehose-worker/firehose-worker/internal/telemetry"
+)
+
+// Deps are the pipeline's collaborators. Zero fields get working defaults.
+type Deps struct {
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	// Clients returns the Firehose client of a source; by default an
+	// awsclient.Factory built from the SDK's standard environment.
+	Clients func(ctx context.Context, src config.Source) (delivery.PutRecordBatcher, error)
+	// Dialer connects to Kafka (TLS, SASL); nil uses plain TCP.
+	Dialer *kafka.Dialer
+	// Transport is the dead-letter producer's transport; nil uses plain TCP.
+	Transport kafka.RoundTripper
+	// WorkerID names this worker in role session names and logs.
+	WorkerID string
+	// Status is told about group membership, for readiness.
+	Status consume.StatusFunc
+}
+
+// Pipeline is one worker's processing. Build it with New and Run it once.
+type Pipeline struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	deps    Deps
+
+	topics map[string]*source
+	dests  []*dest
+	mem    *semaphore.Weighted
+	dlq    *deadletter.Writer
+
+	// sendCtx outlives the consumer's contexts so revoked partitions and
+	// shutdown can still deliver what they hold; it ends only when the
+	// shutdown timeout has passed.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+	inflight   sync.WaitGroup
+	dlqSlots   chan struct{}
+
+	stats Stats
+}
+
+type source struct {
+	cfg   config.Source
+	table *route.Table
+	dests []*dest // indexed like table.Streams()
+	pool  sync.Pool
+}
+
+// scratch is per-goroutine decode state, pooled per source.
+type scratch struct {
+	dec segment.Decoder
+	ids []int
+}
+
+type dest struct {
+	stream *delivery.Stream
+	acc    *batch.Accumulator
+	slots  chan struct{}
+	p      *Pipeline
+}
+
+// New checks that every source's client can be built and returns the
+// pipeline.
+func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = telemetry.Discard()
+	}
+	if deps.WorkerID == "" {
+		deps.WorkerID = "worker"
+	}
+	if deps.Clients == nil {
+		f := awsclient.New(awsclient.Options{WorkerID: deps.WorkerID, MaxConnsPerHost: cfg.Delivery.MaxInFlight * 8, Metrics: deps.Metrics})
+		deps.Clients = func(ctx context.Context, s config.Source) (delivery.PutRecordBatcher, error) {
+			return f.Firehose(ctx, awsclient.Key{Region: s.Region, RoleARN: s.RoleAddress, ExternalID: s.ExternalID()}, s.ID)
+		}
+	}
+	p := &Pipeline{
+		cfg:      cfg,
+		log:      deps.Logger,
+		metrics:  deps.Metrics,
+		deps:     deps,
+		topics:   map[string]*source{},
+		mem:      semaphore.NewWeighted(int64(cfg.Memory.MaxBufferedBytes)),
+		dlqSlots: make(chan struct{}, 256),
+	}
+	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
+	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
+		Initial:    cfg.Delivery.Backoff.Initial.D(),
+		Max:        cfg.Delivery.Backoff.Max.D(),
+		Multiplier: cfg.Delivery.Backoff.Multiplier,
+		Jitter:     cfg.Delivery.Backoff.Jitter,
+		MaxElapsed: cfg.Delivery.Backoff.MaxElapsed.D(),
+	})
+	if cfg.Kafka.DLQTopic != "" {
+		p.dlq = deadletter.New(deadletter.Options{
+			Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.DLQTopic, Transport: deps.Transport,
+			NewBackOff: newBackOff, Logger: p.log, Metrics: p.metrics,
+		})
+	}
+	// Streams are shared by sources that deliver to the same stream through
+	// the same client, so their records share batches.
+	type destKey struct {
+		client awsclient.Key
+		stream string
+	}
+	shared := map[destKey]*dest{}
+	for _, sc := range cfg.Sources {
+		client, err := deps.Clients(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", sc.ID, err)
+		}
+		rows := make([]route.Row, len(sc.MappedStreams))
+		for i, m := range sc.MappedStreams {
+			rows[i] = route.Row{Event: m.Event, Stream: m.Stream}
+		}
+		src := &source{cfg: sc, table: route.New(rows, sc.Routing == config.RoutingFirstMatch)}
+		src.pool.New = func() any { return &scratch{ids: make([]int, 0, 8)} }
+		for _, name := range src.table.Streams() {
+			key := destKey{awsclient.Key{Region: sc.Region, RoleARN: sc.RoleAddress, ExternalID: sc.ExternalID()}, name}
+			d, ok := shared[key]
+			if !ok {
+				d = p.newDest(name, client, newBackOff)
+				shared[key] = d
+				p.dests = append(p.dests, d)
+			}
+			src.dests = append(src.dests, d)
+		}
+		for _, t := range sc.Topics {
+			p.topics[t] = src
+		}
+	}
+	return p, nil
+}
+
+func (p *Pipeline) newDest(name string, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff) *dest {
+	d := &dest{p: p, slots: make(chan struct{}, p.cfg.Delivery.MaxInFlight)}
+	opts := delivery.Options{
+		Name:           name,
+		Client:         client,
+		NewBackOff:     newBackOff,
+		RequestTimeout: p.cfg.Delivery.RequestTimeout.D(),
+		Metrics:        p.metrics,
+		Logger:         p.log,
+	}
+	if p.dlq != nil {
+		opts.Reject = p.rejectToDLQ
+	}
+	d.stream = delivery.NewStream(opts)
+	d.acc = batch.New(batch.Limits{
+		MaxRecords: p.cfg.Batch.MaxRecords,
+		MaxBytes:   int(p.cfg.Batch.MaxBytes),
+		Linger:     p.cfg.Batch.Linger.D(),
+	}, d.send)
+	return d
+}
+
+// send delivers b in its own goroutine once one of the stream's in-flight
+// slots is free; waiting for the slot is the backpressure.
+func (d *dest) send(b *batch.Batch) {
+	p := d.p
+	select {
+	case d.slots <- struct{}{}:
+	case <-p.sendCtx.Done():
+		return // records stay unfinished: their offsets are never committed
+	}
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		defer func() { <-d.slots }()
+		_ = d.stream.Deliver(p.sendCtx, b)
+	}()
+}
+
+// Run consumes until ctx ends, then drains, commits and leaves the group.
+func (p *Pipeline) Run(ctx context.Context) error {
+	startOffset := kafka.FirstOffset
+	if p.cfg.Kafka.StartOffset == config.StartLatest {
+		startOffset = kafka.LastOffset
+	}
+	k := p.cfg.Kafka
+	c := consume.New(consume.Options{
+		Brokers:           k.Brokers,
+		GroupID:           k.GroupID,
+		Topics:            p.cfg.Topics(),
+		Dialer:            p.deps.Dialer,
+		StartOffset:       startOffset,
+		CommitInterval:    k.CommitInterval.D(),
+		SessionTimeout:    k.SessionTimeout.D(),
+		RebalanceTimeout:  k.RebalanceTimeout.D(),
+		HeartbeatInterval: k.HeartbeatInterval.D(),
+		DrainTimeout:      k.DrainTimeout.D(),
+		ShutdownTimeout:   p.cfg.ShutdownTimeout.D(),
+		FetchMaxWait:      k.FetchMaxWait.D(),
+		FetchMaxBytes:     int(k.FetchMaxBytes),
+		OnFinish:          p.release,
+		Logger:            p.log,
+		Metrics:           p.metrics,
+		Status:            p.deps.Status,
+	}, p)
+	err := c.Run(ctx)
+	// The consumer has drained (or timed out draining) and committed. Work
+	// still in flight can no longer be committed by us; stop it.
+	p.cancelSend()
+	p.inflight.Wait()
+	if p.dlq != nil {
+		_ = p.dlq.Close()
+	}
+	return err
+}
+
+func (p *Pipeline) release(n int64) {
+	if n > 0 {
+		p.mem.Release(n)
+		p.metrics.InFlightBytes.Add(context.Background(), -n)
+	}
+	p.stats.finished.Add(1)
+}
+
+// Flush implements consume.Handler.
+func (p *Pipeline) Flush() {
+	for _, d := range p.dests {
+		d.acc.Flush()
+	}
+}
+
+// Handle implements consume.Handler.
+func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Message) error {
+	src := p.topics[m.Topic]
+	p.stats.consumed.Add(1)
+	s := src.pool.Get().(*scratch)
+	defer src.pool.Put(s)
+
+	msg, sc, err := s.dec.Decode(m.Value)
+	if err != nil {
+		se := err.(*segment.Error)
+		return p.undeliverable(ctx, cl, src, m, se.Reason, se.Detail, "")
+	}
+	if msg.Integrations == segment.IntegrationsDisabled {
+		p.skip(ctx, cl, m, telemetry.MsgSkippedIntegrations)
+		return nil
+	}
+	s.ids = src.table.Route(s.ids[:0], msg.Type, msg.Event, route.IsTrack(msg.Type))
+	if len(s.ids) == 0 {
+		p.skip(ctx, cl, m, telemetry.MsgSkippedUnmapped)
+		return nil
+	}
+	rec := segment.AppendRecord(make([]byte, 0, len(m.Value)+1), m.Value, sc)
+	if len(rec) > config.MaxRecordBytes {
+		detail := fmt.Sprintf("the record is %d bytes; Firehose takes at most %d", len(rec), config.MaxRecordBytes)
+		return p.undeliverable(ctx, cl, src, m, segment.ReasonRecordTooLarge, detail, src.table.Streams()[s.ids[0]])
+	}
+	size := int64(len(rec) + len(m.Value))
+	if err := p.mem.Acquire(ctx, size); err != nil {
+		return err
+	}
+	p.metrics.InFlightBytes.Add(ctx, size)
+	tm := cl.Tracker.Track(m.Offset, len(s.ids), size)
+	var origin any
+	if p.dlq != nil {
+		origin = p.origin(src, m)
+	}
+	telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgRouted))
+	for _, id := range s.ids {
+		src.dests[id].acc.Add(batch.Record{Data: rec, Part: tm, Origin: origin})
+	}
+	return nil
+}
+
+func (p *Pipeline) skip(ctx context.Context, cl *consume.Claim, m *kafka.Message, outcome string) {
+	telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(outcome))
+	cl.Tracker.Track(m.Offset, 1, 0).Done()
+}
+
+func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
+	return &deadletter.Origin{
+		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Key: m.Key, Value: m.Value, Headers: m.Headers, SourceID: src.cfg.ID,
+	}
+}
+
+// undeliverable dead-letters m, or, with no dead-letter topic, logs it with
+// its coordinates, counts it and moves on, so its partition keeps moving.
+func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, reason, detail, stream string) error {
+	if p.dlq == nil {
+		telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgDropped), telemetry.AttrReason.String(reason))
+		p.log.Error("undeliverable message skipped (no dead-letter topic is set)", "reason", reason, "detail", detail,
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "source", src.cfg.ID)
+		cl.Tracker.Track(m.Offset, 1, 0).Done()
+		p.stats.dropped.Add(1)
+		return nil
+	}
+	size := int64(len(m.Value))
+	if err := p.mem.Acquire(ctx, size); err != nil {
+		return err
+	}
+	p.metrics.InFlightBytes.Add(ctx, size)
+	telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgDeadLettered), telemetry.AttrReason.String(reason))
+	letter := deadletter.Letter{
+		Origin: p.origin(src, m), Reason: reason, Message: detail, Stream: stream,
+		Part: cl.Tracker.Track(m.Offset, 1, size),
+	}
+	select {
+	case p.dlqSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		defer func() { <-p.dlqSlots }()
+		_ = p.dlq.Write(p.sendCtx, []deadletter.Letter{letter})
+	}()
+	return nil
+}
+
+// rejectToDLQ dead-letters records Firehose refused for good.
+func (p *Pipeline) rejectToDLQ(ctx context.Context, stream string, recs []delivery.Rejected) {
+	letters := make([]deadletter.Letter, 0, len(recs))
+	for _, r := range recs {
+		o, _ := r.Record.Origin.(*deadletter.Origin)
+		if o == nil {
+			continue
+		}
+		letters = append(letters, deadletter.Letter{
+			Origin: o, Reason: "firehose_rejected", Message: r.Message, Stream: stream, FirehoseCode: r.Code, Part: r.Record.Part,
+		})
+	}
+	_ = p.dlq.Write(ctx, letters)
+}
+
+// Stats are running totals for status lines and summaries.
+type Stats struct {
+	consumed atomic.Int64
+	finished atomic.Int64
+	dropped  atomic.Int64
+}
+
+// Snapshot is a copy of Stats.
+type Snapshot struct {
+	Consumed, Finished, Dropped int64
+	At                          time.Time
+}
+
+// Stats returns running totals.
+func (p *Pipeline) Stats() Snapshot {
+	return Snapshot{Consumed: p.stats.consumed.Load(), Finished: p.stats.finished.Load(), Dropped: p.stats.dropped.Load(), At: time.Now()}
+}

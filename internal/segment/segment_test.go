@@ -1,0 +1,164 @@
+package segment
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		in       string
+		typ      string
+		event    string
+		hasEvent bool
+		integ    Integrations
+	}{
+		{"track", `{"type":"track","event":"Order Completed","properties":{"revenue":12.5}}`, "track", "Order Completed", true, IntegrationsDefault},
+		{"escaped event", `{"type":"track","event":"Caf\u00e9 \"Visited\""}`, "track", `Café "Visited"`, true, IntegrationsDefault},
+		{"page", `{"type":"page","name":"Home"}`, "page", "", false, IntegrationsDefault},
+		{"null event", `{"type":"track","event":null}`, "track", "", false, IntegrationsDefault},
+		{"keys are case-sensitive", `{"Type":"nope","type":"identify","Event":"x"}`, "identify", "", false, IntegrationsDefault},
+		{"duplicate keys: last wins", `{"type":"page","type":"screen"}`, "screen", "", false, IntegrationsDefault},
+		{"destination off", `{"type":"page","integrations":{"Amazon Kinesis Firehose":false}}`, "page", "", false, IntegrationsDisabled},
+		{"All off", `{"type":"page","integrations":{"All":false}}`, "page", "", false, IntegrationsDisabled},
+		{"All off, destination on", `{"type":"page","integrations":{"All":false,"Amazon Kinesis Firehose":true}}`, "page", "", false, IntegrationsDefault},
+		{"All off, destination settings object", `{"type":"page","integrations":{"All":false,"Amazon Kinesis Firehose":{"x":1}}}`, "page", "", false, IntegrationsDefault},
+		{"other destination off", `{"type":"page","integrations":{"Mixpanel":false}}`, "page", "", false, IntegrationsDefault},
+		{"integrations key case matters", `{"type":"page","integrations":{"amazon kinesis firehose":false}}`, "page", "", false, IntegrationsDefault},
+		{"null integrations", `{"type":"page","integrations":null}`, "page", "", false, IntegrationsDefault},
+		{"big numbers are fine", `{"type":"track","event":"n","v":123456789012345678901234567890,"w":1e400}`, "track", "n", true, IntegrationsDefault},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var d Decoder
+			m, _, err := d.Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(m.Type) != tt.typ || string(m.Event) != tt.event || m.HasEvent != tt.hasEvent || m.Integrations != tt.integ {
+				t.Errorf("got type=%q event=%q has=%v integ=%v", m.Type, m.Event, m.HasEvent, m.Integrations)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	deepObj := `{"type":"page","p":` + strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth) + "}"
+	tests := []struct {
+		name   string
+		in     []byte
+		reason string
+	}{
+		{"empty", nil, ReasonEmpty},
+		{"blank", []byte("  \n"), ReasonEmpty},
+		{"invalid utf-8", []byte("{\"type\":\"page\",\"n\":\"\xff\xfe\"}"), ReasonInvalidUTF8},
+		{"binary junk", []byte{0x00, 0x01, 0x02, 0x7f}, ReasonNotJSON},
+		{"not json", []byte("hello"), ReasonNotJSON},
+		{"truncated", []byte(`{"type":"page","name":"x`), ReasonNotJSON},
+		{"trailing garbage", []byte(`{"type":"page"} {}`), ReasonNotJSON},
+		{"invalid deep inside", []byte(`{"type":"page","p":{"a":[1,2,}]}}`), ReasonNotJSON},
+		{"array", []byte(`[{"type":"page"}]`), ReasonNotObject},
+		{"string", []byte(`"page"`), ReasonNotObject},
+		{"number", []byte(`42`), ReasonNotObject},
+		{"deep arrays", []byte(deep), ReasonNotObject},
+		{"deep arrays in an object", []byte(`{"type":"page","a":` + deep + `}`), ReasonTooDeep},
+		{"deep object", []byte(deepObj), ReasonTooDeep},
+		{"no type", []byte(`{"event":"x"}`), ReasonMissingType},
+		{"null type", []byte(`{"type":null}`), ReasonMissingType},
+		{"numeric type", []byte(`{"type":7}`), ReasonTypeNotString},
+		{"object type", []byte(`{"type":{"a":1}}`), ReasonTypeNotString},
+		{"numeric event", []byte(`{"type":"track","event":1}`), ReasonEventNotString},
+		{"integrations array", []byte(`{"type":"page","integrations":[]}`), ReasonInvalidIntegrations},
+		{"integrations string", []byte(`{"type":"page","integrations":"All"}`), ReasonInvalidIntegrations},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var d Decoder
+			_, _, err := d.Decode(tt.in)
+			var se *Error
+			if !errors.As(err, &se) {
+				t.Fatalf("Decode = %v, want *Error", err)
+			}
+			if se.Reason != tt.reason {
+				t.Errorf("reason = %q (%s), want %q", se.Reason, se.Detail, tt.reason)
+			}
+		})
+	}
+}
+
+func TestErrorsQuoteNoContent(t *testing.T) {
+	t.Parallel()
+	var d Decoder
+	_, _, err := d.Decode([]byte(`{"type":"page","email":"secret@example.com",}`))
+	if err == nil || strings.Contains(err.Error(), "secret@example.com") {
+		t.Errorf("error %v should exist and not quote the message", err)
+	}
+}
+
+func TestAppendRecord(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"compact stays byte for byte", `{"type":"page","b":1,"a":2}`, `{"type":"page","b":1,"a":2}`},
+		{"pretty is compacted, key order kept", "{\n  \"type\": \"page\",\n  \"z\": [1, 2],\n  \"a\": {\"k\" : \"v w\"}\n}\n", `{"type":"page","z":[1,2],"a":{"k":"v w"}}`},
+		{"number text kept", `{"type":"track", "n": 1.50e+10, "big": 123456789012345678901234567890, "neg": -0.0}`, `{"type":"track","n":1.50e+10,"big":123456789012345678901234567890,"neg":-0.0}`},
+		{"escapes kept", `{"type":"track", "s": "a\u00e9\n\"<>&\u2028"}`, `{"type":"track","s":"a\u00e9\n\"<>&\u2028"}`},
+		{"raw unicode kept", `{"type":"track", "s": "日本 🎉"}`, `{"type":"track","s":"日本 🎉"}`},
+		{"whitespace inside strings kept", "{\"type\":\"track\",\"s\":\" a\\tb \"}", "{\"type\":\"track\",\"s\":\" a\\tb \"}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var d Decoder
+			_, sc, err := d.Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := AppendRecord([]byte("prefix:"), []byte(tt.in), sc)
+			if want := "prefix:" + tt.want + "\n"; string(got) != want {
+				t.Errorf("AppendRecord =\n%s\nwant\n%s", got, want)
+			}
+			if bytes.Count(got, []byte("\n")) != 1 {
+				t.Errorf("record must hold exactly one newline, at its end: %q", got)
+			}
+		})
+	}
+}
+
+func TestDecodeAllocations(t *testing.T) {
+	var d Decoder
+	in := []byte(`{"type":"track","event":"Order Completed","messageId":"m1","properties":{"revenue":12.5,"products":[{"id":"a"}]},"integrations":{"All":true}}`)
+	buf := make([]byte, 0, 512)
+	allocs := testing.AllocsPerRun(1000, func() {
+		_, sc, err := d.Decode(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = AppendRecord(buf[:0], in, sc)
+	})
+	if allocs > 0 {
+		t.Errorf("decode+frame allocates %.1f times per message", allocs)
+	}
+}
+
+func BenchmarkDecodeFrame(b *testing.B) {
+	var d Decoder
+	in := []byte(`{"anonymousId":"a1b2","context":{"library":{"name":"analytics.js","version":"4.1.0"},"page":{"path":"/checkout","url":"https://example.com/checkout"},"userAgent":"Mozilla/5.0"},"event":"Order Completed","integrations":{},"messageId":"ajs-1234","properties":{"order_id":"50314b8e","total":27.5,"revenue":25,"currency":"USD","products":[{"product_id":"507f1f77","sku":"45790-32","name":"Monopoly","price":19,"quantity":1}]},"receivedAt":"2026-11-25T10:00:00.000Z","sentAt":"2026-11-25T10:00:00.000Z","timestamp":"2026-11-25T10:00:00.000Z","type":"track","userId":"u-97980","version":2}`)
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		_, sc, err := d.Decode(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = AppendRecord(buf[:0], in, sc)
+	}
+}
