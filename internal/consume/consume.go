@@ -114,8 +114,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		RebalanceTimeout:  c.opts.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
 		StartOffset:       c.opts.StartOffset,
-		// Offsets are kept by the broker's default retention.
-		RetentionTime:          -1,
+		// Kafka's own default; kafka-go would otherwise ask for 24h, and a
+		// group idle over a weekend would lose its place.
+		RetentionTime:          7 * 24 * time.Hour,
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 10 * time.Second,
 		ErrorLogger:            kafka.LoggerFunc(func(f string, a ...any) { c.log.Debug("kafka group: " + fmt.Sprintf(f, a...)) }),

@@ -151,10 +151,10 @@ func scan(v []byte) (Scan, error) {
 	case i == len(v):
 		return sc, invalid(ReasonEmpty, "the Kafka value is empty")
 	case v[i] == '{':
-	case v[i] == '[' || v[i] == '"' || v[i] == '-' || (v[i] >= '0' && v[i] <= '9') || v[i] == 't' || v[i] == 'f' || v[i] == 'n':
+	case json.Valid(v):
 		return sc, invalid(ReasonNotObject, "the value is JSON but not an object")
 	default:
-		return sc, invalid(ReasonNotJSON, "not valid JSON: unexpected first character")
+		return sc, invalid(ReasonNotJSON, "not valid JSON")
 	}
 	if i > 0 {
 		sc.Compact = false

@@ -61,6 +61,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"invalid utf-8", []byte("{\"type\":\"page\",\"n\":\"\xff\xfe\"}"), ReasonInvalidUTF8},
 		{"binary junk", []byte{0x00, 0x01, 0x02, 0x7f}, ReasonNotJSON},
 		{"not json", []byte("hello"), ReasonNotJSON},
+		{"starts like null", []byte("not json"), ReasonNotJSON},
+		{"starts like a number", []byte("1 2"), ReasonNotJSON},
 		{"truncated", []byte(`{"type":"page","name":"x`), ReasonNotJSON},
 		{"trailing garbage", []byte(`{"type":"page"} {}`), ReasonNotJSON},
 		{"invalid deep inside", []byte(`{"type":"page","p":{"a":[1,2,}]}}`), ReasonNotJSON},
