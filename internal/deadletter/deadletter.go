@@ -22,9 +22,9 @@ import (
 
 // Header names added to every dead letter.
 const (
-	HeaderReason       = "dlq.reason"        // stable short code, e.g. not_json
-	HeaderMessage      = "dlq.message"       // human-readable detail
-	HeaderTopic        = "dlq.source.topic"  // original topic
+	HeaderReason       = "dlq.reason"       // stable short code, e.g. not_json
+	HeaderMessage      = "dlq.message"      // human-readable detail
+	HeaderTopic        = "dlq.source.topic" // original topic
 	HeaderPartition    = "dlq.source.partition"
 	HeaderOffset       = "dlq.source.offset"
 	HeaderSourceID     = "dlq.source.id" // Segment source ID

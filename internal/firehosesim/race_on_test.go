@@ -1,0 +1,6 @@
+//go:build race
+
+package firehosesim
+
+// raceEnabled scales down tests whose cost the race detector multiplies.
+const raceEnabled = true
