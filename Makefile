@@ -1,0 +1,43 @@
+# firehose-worker. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN ?= firehose-worker
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Static, reproducible builds: the Dockerfile runs this same target.
+BUILD_ENV := CGO_ENABLED=0
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build ./firehose-worker
+	$(BUILD_ENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./worker
+
+.PHONY: run
+run: build ## run the worker on the embedded sandbox (Kafka + Firehose in one process) with generated events
+	./$(BIN) sandbox --generate 200
+
+.PHONY: test
+test: ## unit and in-process integration tests, with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+.PHONY: e2e
+e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and stops both)
+	bash scripts/e2e.sh
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	bash scripts/fuzz.sh $${FUZZTIME:-20s}
+
+.PHONY: bench
+bench: ## micro-benchmarks with allocation counts
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/...
+
+.PHONY: clean
+clean: ## remove build outputs and service caches
+	rm -rf $(BIN) sandbox-data .cache

@@ -1,0 +1,281 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/aws/smithy-go"
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/firehose-worker/firehose-worker/internal/batch"
+)
+
+// fakeClient answers PutRecordBatch with put, which fails the test when unset.
+type fakeClient struct {
+	t   *testing.T
+	put func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error)
+
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (f *fakeClient) PutRecordBatch(_ context.Context, in *firehose.PutRecordBatchInput, _ ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error) {
+	data := make([]string, len(in.Records))
+	for i, r := range in.Records {
+		data[i] = string(r.Data)
+	}
+	f.mu.Lock()
+	attempt := len(f.calls)
+	f.calls = append(f.calls, data)
+	f.mu.Unlock()
+	if f.put == nil {
+		f.t.Fatal("unexpected PutRecordBatch")
+	}
+	return f.put(attempt, data)
+}
+
+type part struct{ done atomic.Int32 }
+
+func (p *part) Done() { p.done.Add(1) }
+
+func records(n int) ([]batch.Record, []*part) {
+	recs := make([]batch.Record, n)
+	parts := make([]*part, n)
+	for i := range recs {
+		parts[i] = &part{}
+		recs[i] = batch.Record{Data: fmt.Appendf(nil, "r%d\n", i), Part: parts[i]}
+	}
+	return recs, parts
+}
+
+func ok(n int) *firehose.PutRecordBatchOutput {
+	out := &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(0), RequestResponses: make([]types.PutRecordBatchResponseEntry, n)}
+	for i := range out.RequestResponses {
+		out.RequestResponses[i].RecordId = aws.String(fmt.Sprint(i))
+	}
+	return out
+}
+
+func fastBackOff() backoff.BackOff { return &backoff.ZeroBackOff{} }
+
+func newTestStream(c PutRecordBatcher, reject RejectFunc) *Stream {
+	return NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Reject: reject})
+}
+
+func TestPartialFailureResendsOnlyFailedRecords(t *testing.T) {
+	t.Parallel()
+	c := &fakeClient{t: t}
+	c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		out := ok(len(data))
+		if attempt == 0 {
+			// Fail records 1 and 3, throttled and internal failure.
+			out.FailedPutCount = aws.Int32(2)
+			out.RequestResponses[1] = types.PutRecordBatchResponseEntry{ErrorCode: aws.String("ServiceUnavailableException"), ErrorMessage: aws.String("Slow down.")}
+			out.RequestResponses[3] = types.PutRecordBatchResponseEntry{ErrorCode: aws.String("InternalFailure")}
+		}
+		return out, nil
+	}
+	recs, parts := records(5)
+	if err := newTestStream(c, nil).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 2 || !slices.Equal(c.calls[1], []string{"r1\n", "r3\n"}) {
+		t.Fatalf("calls = %q, want the second to resend only r1 and r3", c.calls)
+	}
+	for i, p := range parts {
+		if p.done.Load() != 1 {
+			t.Errorf("record %d finished %d times, want 1", i, p.done.Load())
+		}
+	}
+}
+
+func TestWholeCallFailuresRetryEverything(t *testing.T) {
+	t.Parallel()
+	errs := []error{
+		&types.ServiceUnavailableException{Message: aws.String("Slow down.")},
+		&smithy.GenericAPIError{Code: "InternalFailure", Fault: smithy.FaultServer},
+		&smithy.OperationError{ServiceID: "Firehose", OperationName: "PutRecordBatch", Err: &net.OpError{Op: "read", Err: errors.New("use of closed network connection")}},
+		&smithy.DeserializationError{Err: errors.New("unexpected EOF")},
+	}
+	c := &fakeClient{t: t}
+	c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		if attempt < len(errs) {
+			return nil, errs[attempt]
+		}
+		return ok(len(data)), nil
+	}
+	recs, parts := records(3)
+	if err := newTestStream(c, nil).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != len(errs)+1 {
+		t.Fatalf("%d calls, want %d", len(c.calls), len(errs)+1)
+	}
+	for _, call := range c.calls {
+		if len(call) != 3 {
+			t.Errorf("a retry after a whole-call failure sent %d records, want 3", len(call))
+		}
+	}
+	for i, p := range parts {
+		if p.done.Load() != 1 {
+			t.Errorf("record %d finished %d times", i, p.done.Load())
+		}
+	}
+}
+
+func TestPermanentErrorsGoToRejectWhenSet(t *testing.T) {
+	t.Parallel()
+	c := &fakeClient{t: t}
+	c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		out := ok(len(data))
+		out.FailedPutCount = aws.Int32(1)
+		out.RequestResponses[0] = types.PutRecordBatchResponseEntry{ErrorCode: aws.String("KMS.AccessDeniedException"), ErrorMessage: aws.String("denied")}
+		return out, nil
+	}
+	var got []Rejected
+	reject := func(_ context.Context, stream string, recs []Rejected) {
+		got = append(got, recs...)
+		for _, r := range recs {
+			r.Record.Part.Done()
+		}
+	}
+	recs, parts := records(2)
+	if err := newTestStream(c, reject).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 1 {
+		t.Errorf("%d calls, want 1: a permanent record failure is not retried", len(c.calls))
+	}
+	if len(got) != 1 || got[0].Code != "KMS.AccessDeniedException" || string(got[0].Record.Data) != "r0\n" {
+		t.Errorf("rejected = %+v", got)
+	}
+	if parts[0].done.Load() != 1 || parts[1].done.Load() != 1 {
+		t.Errorf("parts finished %d, %d", parts[0].done.Load(), parts[1].done.Load())
+	}
+}
+
+func TestPermanentErrorsWithoutRejectKeepRetrying(t *testing.T) {
+	t.Parallel()
+	c := &fakeClient{t: t}
+	c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		if attempt < 5 {
+			return nil, &types.ResourceNotFoundException{Message: aws.String("no stream")}
+		}
+		return ok(len(data)), nil
+	}
+	recs, parts := records(2)
+	if err := newTestStream(c, nil).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 6 || parts[0].done.Load() != 1 {
+		t.Errorf("%d calls, part done %d; want 6 calls and delivery once the stream exists", len(c.calls), parts[0].done.Load())
+	}
+}
+
+func TestMismatchedAnswerResendsAll(t *testing.T) {
+	t.Parallel()
+	c := &fakeClient{t: t}
+	c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		if attempt == 0 {
+			return ok(len(data) - 1), nil
+		}
+		return ok(len(data)), nil
+	}
+	recs, parts := records(3)
+	if err := newTestStream(c, nil).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 2 || len(c.calls[1]) != 3 {
+		t.Errorf("calls = %q", c.calls)
+	}
+	for i, p := range parts {
+		if p.done.Load() != 1 {
+			t.Errorf("record %d finished %d times", i, p.done.Load())
+		}
+	}
+}
+
+func TestCancelLeavesRecordsUnfinished(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &fakeClient{t: t}
+	c.put = func(int, []string) (*firehose.PutRecordBatchOutput, error) {
+		cancel()
+		return nil, &types.ServiceUnavailableException{}
+	}
+	recs, parts := records(2)
+	s := NewStream(Options{Name: "s", Client: c, NewBackOff: func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }, RequestTimeout: time.Second})
+	if err := s.Deliver(ctx, &batch.Batch{Records: recs}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Deliver = %v, want context.Canceled", err)
+	}
+	if parts[0].done.Load() != 0 {
+		t.Error("a record was finished without an acknowledgement")
+	}
+}
+
+func TestMaxElapsedRejectsWhenDLQSet(t *testing.T) {
+	t.Parallel()
+	c := &fakeClient{t: t}
+	c.put = func(int, []string) (*firehose.PutRecordBatchOutput, error) {
+		return nil, &types.ServiceUnavailableException{}
+	}
+	var codes []string
+	reject := func(_ context.Context, _ string, recs []Rejected) {
+		for _, r := range recs {
+			codes = append(codes, r.Code)
+			r.Record.Part.Done()
+		}
+	}
+	s := NewStream(Options{Name: "s", Client: c, RequestTimeout: time.Second, Reject: reject,
+		NewBackOff: func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 3) }})
+	recs, _ := records(2)
+	if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 4 || !slices.Equal(codes, []string{"RetriesExhausted", "RetriesExhausted"}) {
+		t.Errorf("calls %d, codes %v", len(c.calls), codes)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want Class
+		code string
+	}{
+		{&types.ServiceUnavailableException{}, Throttled, "ServiceUnavailableException"},
+		{&types.ResourceNotFoundException{}, Permanent, "ResourceNotFoundException"},
+		{&types.InvalidArgumentException{}, Permanent, "InvalidArgumentException"},
+		{&types.InvalidKMSResourceException{}, Permanent, "InvalidKMSResourceException"},
+		{&smithy.GenericAPIError{Code: "ValidationException"}, Permanent, "ValidationException"},
+		{&smithy.GenericAPIError{Code: "AccessDeniedException"}, Permanent, "AccessDeniedException"},
+		{&smithy.GenericAPIError{Code: "InternalFailure", Fault: smithy.FaultServer}, Transient, "InternalFailure"},
+		{&smithy.GenericAPIError{Code: "ThrottlingException"}, Throttled, "ThrottlingException"},
+		{&smithy.GenericAPIError{Code: "ExpiredTokenException"}, Transient, "ExpiredTokenException"},
+		{&smithy.DeserializationError{Err: errors.New("x")}, Unknown, "UnreadableResponse"},
+		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), Unknown, "Timeout"},
+		{&smithy.OperationError{Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, Transient, "ConnectFailed"},
+		{&smithy.OperationError{Err: errors.New("failed to refresh cached credentials, operation error STS: AssumeRole, AccessDenied")}, Transient, "CredentialsUnavailable"},
+		{&smithy.OperationError{Err: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}, Unknown, "ConnectionLost"},
+	}
+	for _, tt := range tests {
+		got, code := Classify(tt.err)
+		if got != tt.want || code != tt.code {
+			t.Errorf("Classify(%v) = %v %q, want %v %q", tt.err, got, code, tt.want, tt.code)
+		}
+	}
+	if ClassifyCode("KMS.DisabledException") != Permanent || ClassifyCode("ServiceUnavailableException") != Throttled || ClassifyCode("InternalFailure") != Transient {
+		t.Error("ClassifyCode misclassifies record error codes")
+	}
+}
