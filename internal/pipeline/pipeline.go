@@ -191,17 +191,19 @@ func (p *Pipeline) newDest(name string, client delivery.PutRecordBatcher, newBac
 }
 
 // send delivers b in its own goroutine once one of the stream's in-flight
-// slots is free; waiting for the slot is the backpressure.
+// slots is free. The caller never waits here: backpressure comes from the
+// memory cap, which a fetcher waits on with its generation's context, so a
+// rebalance is never held up by a stream that Firehose is throttling.
 func (d *dest) send(b *batch.Batch) {
 	p := d.p
-	select {
-	case d.slots <- struct{}{}:
-	case <-p.sendCtx.Done():
-		return // records stay unfinished: their offsets are never committed
-	}
 	p.inflight.Add(1)
 	go func() {
 		defer p.inflight.Done()
+		select {
+		case d.slots <- struct{}{}:
+		case <-p.sendCtx.Done():
+			return // records stay unfinished: their offsets are never committed
+		}
 		defer func() { <-d.slots }()
 		_ = d.stream.Deliver(p.sendCtx, b)
 	}()
@@ -261,7 +263,7 @@ func (p *Pipeline) Flush() {
 
 // Handle implements consume.Handler.
 func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Message) error {
-	src := p.topics[m.Topic]
+	src := p.topics[cl.Topic]
 	p.stats.consumed.Add(1)
 	s := src.pool.Get().(*scratch)
 	defer src.pool.Put(s)

@@ -395,3 +395,33 @@ func TestTwoWorkersSplitPartitionsAndHandOverWithoutLoss(t *testing.T) {
 	awaitCommitted(t, k, fh, "g-two", "events")
 	checkDelivered(t, fh, want) // a graceful hand-over must not duplicate
 }
+
+func TestMemoryCapStopsFetchingWhileFirehoseIsBlocked(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 2, "events")
+	fh := itest.StartFirehose(t)
+	fh.Sim.Faults().Block()
+	// 4,000 messages of ~2 KB: 8 MB, four times the cap below.
+	evs := make([]event, 4000)
+	pad := strings.Repeat("x", 2000)
+	for i := range evs {
+		v := fmt.Sprintf(`{"type":"page","messageId":"cap-%d","pad":%q}`, i, pad)
+		evs[i] = event{value: []byte(v), record: v + "\n", streams: []string{"everything", "pages"}}
+	}
+	produce(t, k, "events", 2, evs)
+	cfg := testConfig(k.Brokers, "g-cap", "events")
+	cfg.Memory.MaxBufferedBytes = 2 * config.MaxRecordBytes
+	r := start(t, cfg, fh)
+
+	fh.Await(t, 20*time.Second, "throttled calls", func() bool { return fh.Sim.Stats().Calls.Throttled >= 10 })
+	// Each message holds its value and its record (~4 KB) until delivered.
+	limit := int64(cfg.Memory.MaxBufferedBytes) / 4000
+	if got := r.p.Stats().Consumed; got > limit+1 {
+		t.Fatalf("consumed %d messages while nothing was acknowledged; the cap allows about %d", got, limit)
+	}
+	fh.Sim.Faults().Unblock()
+	want := expected(evs)
+	fh.Await(t, 60*time.Second, "every record", func() bool { return fh.Total() >= count(want) })
+	awaitCommitted(t, k, fh, "g-cap", "events")
+	checkDelivered(t, fh, want)
+}

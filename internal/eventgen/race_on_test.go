@@ -1,0 +1,5 @@
+//go:build race
+
+package eventgen
+
+const raceEnabled = true
