@@ -62,6 +62,10 @@ type Kafka struct {
 	DrainTimeout  Duration `yaml:"drain_timeout"`
 	FetchMaxWait  Duration `yaml:"fetch_max_wait"`
 	FetchMaxBytes ByteSize `yaml:"fetch_max_bytes"`
+	// TLS and SASL secure the consumer's and the dead-letter producer's
+	// connections alike; see security.go.
+	TLS  TLS  `yaml:"tls"`
+	SASL SASL `yaml:"sasl"`
 }
 
 // Source is one Segment source: its topics and where its events go.
@@ -89,6 +93,12 @@ func (s Source) ExternalID() string {
 type Mapping struct {
 	Event  string `yaml:"event"`
 	Stream string `yaml:"stream"`
+	// Aggregate packs several newline-terminated events into each Firehose
+	// record (up to 1,000 KiB), which cuts Firehose's per-record billing
+	// (5 KB steps) several times for small events. Only for destinations
+	// that split records on newlines (S3, and what reads S3); every row of
+	// the same stream must agree.
+	Aggregate bool `yaml:"aggregate"`
 }
 
 // Batch bounds each PutRecordBatch call.
@@ -101,10 +111,14 @@ type Batch struct {
 
 // Delivery tunes PutRecordBatch calls and their retries.
 type Delivery struct {
-	// MaxInFlight is the number of concurrent PutRecordBatch calls per stream.
-	MaxInFlight    int      `yaml:"max_in_flight"`
-	RequestTimeout Duration `yaml:"request_timeout"`
-	Backoff        Backoff  `yaml:"backoff"`
+	// MaxInFlight is the most concurrent PutRecordBatch calls per stream.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// AdaptiveConcurrency moves each stream's concurrency between 1 and
+	// MaxInFlight: up while calls go through, halved on throttling or a
+	// latency spike, so it settles just under the stream's quota.
+	AdaptiveConcurrency bool     `yaml:"adaptive_concurrency"`
+	RequestTimeout      Duration `yaml:"request_timeout"`
+	Backoff             Backoff  `yaml:"backoff"`
 }
 
 // Backoff is the exponential backoff between attempts of one batch.
@@ -136,6 +150,10 @@ type HTTP struct {
 	// Address to listen on; empty turns the listener off.
 	Address string `yaml:"address"`
 	Pprof   bool   `yaml:"pprof"`
+	// StuckAfter turns /readyz unready when batches are in flight and no
+	// message has finished for this long (Firehose refusing or throttling
+	// everything). 0 disables the check.
+	StuckAfter Duration `yaml:"stuck_after"`
 }
 
 // Default returns the configuration every loaded file starts from.
@@ -159,8 +177,9 @@ func Default() Config {
 			Linger:     Duration(200 * time.Millisecond),
 		},
 		Delivery: Delivery{
-			MaxInFlight:    4,
-			RequestTimeout: Duration(30 * time.Second),
+			MaxInFlight:         16,
+			AdaptiveConcurrency: true,
+			RequestTimeout:      Duration(30 * time.Second),
 			Backoff: Backoff{
 				Initial:    Duration(100 * time.Millisecond),
 				Max:        Duration(10 * time.Second),
@@ -170,7 +189,7 @@ func Default() Config {
 		},
 		Memory:          Memory{MaxBufferedBytes: 64 << 20},
 		Log:             Log{Level: "info", Format: "auto"},
-		HTTP:            HTTP{Address: "127.0.0.1:9464"},
+		HTTP:            HTTP{Address: "127.0.0.1:9464", StuckAfter: Duration(2 * time.Minute)},
 		ShutdownTimeout: Duration(30 * time.Second),
 	}
 }
@@ -201,6 +220,7 @@ func (c *Config) Summary() string {
 	if c.Kafka.DLQTopic != "" {
 		fmt.Fprintf(&b, " dlq=%s", c.Kafka.DLQTopic)
 	}
+	b.WriteString(c.Kafka.securitySummary())
 	b.WriteByte('\n')
 	for _, s := range c.Sources {
 		fmt.Fprintf(&b, "source %s: topics=%s region=%s routing=%s", s.ID, strings.Join(s.Topics, ","), s.Region, s.Routing)

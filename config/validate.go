@@ -14,6 +14,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{}
 	v.kafka(&c.Kafka)
+	v.kafkaSecurity(&c.Kafka)
 	v.sources(c.Sources)
 	v.batch(&c.Batch)
 	v.delivery(&c.Delivery)
@@ -133,8 +134,13 @@ func (v *validator) sources(sources []Source) {
 		if len(s.MappedStreams) == 0 {
 			v.add(p+".mapped_streams", "at least one event -> stream row is required")
 		}
+		aggregate := map[string]bool{}
 		for j, m := range s.MappedStreams {
 			mp := fmt.Sprintf("%s.mapped_streams[%d]", p, j)
+			if prev, seen := aggregate[m.Stream]; seen && prev != m.Aggregate {
+				v.add(mp+".aggregate", "rows of stream %q disagree on aggregate; set it the same on each", m.Stream)
+			}
+			aggregate[m.Stream] = m.Aggregate
 			if strings.TrimSpace(m.Event) == "" {
 				v.add(mp+".event", "is required (an event name, a type such as page, or *)")
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/firehose-worker/firehose-worker/config"
+	"github.com/firehose-worker/firehose-worker/internal/kafkaconn"
 	"github.com/firehose-worker/firehose-worker/internal/pipeline"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
@@ -29,22 +31,41 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
-	if err := runWorker(ctx, cfg, log, nil); err != nil {
+	if err := runWorker(ctx, cfg, log, workerHooks{}); err != nil {
 		log.Error("worker stopped", "error", err)
 		return 1
 	}
 	return 0
 }
 
-// runWorker runs the pipeline with telemetry until ctx ends. ready, when not
-// nil, is called with the health listener's address once it is bound.
-func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(httpAddr string)) error {
-	prov, err := telemetry.NewProvider()
+// workerHooks let a command that embeds the worker (sandbox) watch it run.
+// Nil fields are skipped; each is called at most once, from runWorker's
+// goroutine, and must not block.
+type workerHooks struct {
+	// HTTPReady gets the health listener's address once it is bound.
+	HTTPReady func(addr string)
+	// Started gets the pipeline once it is built, just before it runs, so
+	// its Stats can be read while it runs and after runWorker returns.
+	Started func(p *pipeline.Pipeline)
+}
+
+// runWorker runs the pipeline with telemetry until ctx ends.
+func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks workerHooks) error {
+	prov, err := telemetry.NewProvider(ctx, buildVersion())
 	if err != nil {
 		return err
 	}
 	defer func() { _ = prov.Shutdown(context.Background()) }()
-	health := &telemetry.Health{}
+	tracing, err := telemetry.NewTracing(ctx, buildVersion())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(sctx)
+	}()
+	health := telemetry.NewHealth(cfg.HTTP.StuckAfter.D())
 	if cfg.HTTP.Address != "" {
 		srv, err := telemetry.Serve(cfg.HTTP.Address, prov, health, cfg.HTTP.Pprof)
 		if err != nil {
@@ -56,21 +77,31 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 			_ = srv.Close(sctx)
 		}()
 		log.Info("serving metrics and health", "address", srv.Addr())
-		if ready != nil {
-			ready(srv.Addr())
+		if hooks.HTTPReady != nil {
+			hooks.HTTPReady(srv.Addr())
 		}
 	}
 	host, _ := os.Hostname()
 	workerID := fmt.Sprintf("%s-%d", host, os.Getpid())
 	log.Info("starting firehose-worker", "version", buildVersion(), "worker", workerID, "config", cfg.Summary())
+	kc, err := connectKafka(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	p, err := pipeline.New(ctx, cfg, pipeline.Deps{
-		Logger:   log,
-		Metrics:  prov.Metrics,
-		WorkerID: workerID,
-		Status:   health.SetMembership,
+		Logger:    log,
+		Dialer:    kc.Dialer,
+		Transport: kc.Transport,
+		Metrics:   prov.Metrics,
+		WorkerID:  workerID,
+		Health:    health,
+		Tracing:   tracing,
 	})
 	if err != nil {
 		return err
+	}
+	if hooks.Started != nil {
+		hooks.Started(p)
 	}
 	start := time.Now()
 	if err := p.Run(ctx); err != nil {
@@ -97,4 +128,32 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// kafkaCheckTimeout bounds the connection check at start.
+const kafkaCheckTimeout = 15 * time.Second
+
+// connectKafka builds the dialer and transport from kafka.tls and kafka.sasl
+// and tries them once, so that a wrong password or an untrusted certificate
+// stops the worker at start with an error naming it, instead of an endless
+// loop of retries. Brokers that are merely unreachable only warn: the
+// consumer keeps retrying them, as it does after a broker restart.
+func connectKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) (*kafkaconn.Conn, error) {
+	kc, err := kafkaconn.Build(ctx, cfg.Kafka, log)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, kafkaCheckTimeout)
+	defer cancel()
+	err = kafkaconn.Check(cctx, cfg.Kafka.Brokers, kc)
+	var fatal *kafkaconn.CheckError
+	switch {
+	case err == nil:
+		log.Info("kafka connection checked", "tls", kc.Dialer.TLS != nil, "sasl", kc.Mechanism)
+	case errors.As(err, &fatal):
+		return nil, err
+	case ctx.Err() == nil:
+		log.Warn("kafka: no broker answered at start; the consumer keeps retrying", "error", err)
+	}
+	return kc, nil
 }

@@ -4,55 +4,23 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
 	"github.com/firehose-worker/firehose-worker/internal/firehosesim"
+	"github.com/firehose-worker/firehose-worker/internal/itest"
 )
-
-// stsServer answers AssumeRole over the real STS query protocol and records
-// the form of each call.
-type stsServer struct {
-	mu    sync.Mutex
-	calls []url.Values
-}
-
-func (s *stsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, err.Error(), 400)
-		return
-	}
-	s.mu.Lock()
-	s.calls = append(s.calls, r.PostForm)
-	s.mu.Unlock()
-	if r.PostForm.Get("RoleArn") == "arn:aws:iam::123456789012:role/refused" {
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(403)
-		_, _ = w.Write([]byte(`<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error><RequestId>r</RequestId></ErrorResponse>`))
-		return
-	}
-	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	w.Header().Set("Content-Type", "text/xml")
-	_, _ = w.Write([]byte(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>` +
-		`<AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken>` +
-		`<Expiration>` + exp + `</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>` +
-		`<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></AssumeRoleResponse>`))
-}
 
 // TestAssumesRoleWithExternalIDAndSharesClients runs the real SDK against an
 // STS endpoint and a Firehose endpoint over HTTP, both found through the
 // SDK's standard endpoint variables.
 func TestAssumesRoleWithExternalIDAndSharesClients(t *testing.T) {
-	sts := &stsServer{}
-	stsSrv := httptest.NewServer(sts)
-	defer stsSrv.Close()
+	sts := itest.StartSTS(t, "arn:aws:iam::123456789012:role/refused")
 	var authMu sync.Mutex
 	var auths []string
 	sim := firehosesim.New(firehosesim.Options{AutoCreate: true})
@@ -63,7 +31,7 @@ func TestAssumesRoleWithExternalIDAndSharesClients(t *testing.T) {
 		sim.ServeHTTP(w, r)
 	}))
 	defer fhSrv.Close()
-	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 	t.Setenv("AWS_ENDPOINT_URL_FIREHOSE", fhSrv.URL)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIABASE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
@@ -98,10 +66,11 @@ func TestAssumesRoleWithExternalIDAndSharesClients(t *testing.T) {
 	if err := put(plain); err != nil {
 		t.Fatal(err)
 	}
-	if len(sts.calls) != 1 {
-		t.Fatalf("%d AssumeRole calls for 3 puts, want 1 (credentials are cached)", len(sts.calls))
+	calls := sts.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d AssumeRole calls for 3 puts, want 1 (credentials are cached)", len(calls))
 	}
-	c := sts.calls[0]
+	c := calls[0]
 	if c.Get("Action") != "AssumeRole" || c.Get("RoleArn") != role || c.Get("ExternalId") != "my-secret-id" {
 		t.Errorf("AssumeRole form = %v", c)
 	}

@@ -5,6 +5,8 @@ package batch
 import (
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Part is what a record reports to when it is finished: acknowledged by
@@ -20,6 +22,9 @@ type Record struct {
 	// Origin lets a record that Firehose rejects for good be dead-lettered
 	// with its original Kafka message. It may be nil.
 	Origin any
+	// Trace is the W3C trace context the Kafka message carried, if any;
+	// delivery spans link to it.
+	Trace trace.SpanContext
 }
 
 // Batch is a set of records for one PutRecordBatch call.
@@ -34,6 +39,25 @@ type Limits struct {
 	MaxBytes   int
 	// Linger is how long the first record of a batch waits for others.
 	Linger time.Duration
+	// Aggregate packs consecutive records into one Firehose record of at most
+	// MaxRecordBytes. Records are newline-terminated, so destinations that
+	// split on newlines read back the same events.
+	Aggregate      bool
+	MaxRecordBytes int
+}
+
+// Packed is a Firehose record made of several records. It is the Part and
+// the Origin of that record: finishing it finishes every record in it, and a
+// rejected packed record is dead-lettered as the records it holds.
+type Packed struct {
+	Records []Record
+}
+
+// Done finishes every record in the packed record.
+func (p *Packed) Done() {
+	for _, r := range p.Records {
+		r.Part.Done()
+	}
 }
 
 // Accumulator collects the records of one stream. Records are added from many
@@ -62,6 +86,19 @@ func New(limits Limits, flush func(*Batch)) *Accumulator {
 func (a *Accumulator) Add(r Record) {
 	var full, filled *Batch
 	a.mu.Lock()
+	if a.limits.Aggregate && a.cur != nil && a.packInto(r) {
+		if a.cur.Bytes >= a.limits.MaxBytes {
+			filled = a.takeLocked()
+		}
+		a.mu.Unlock()
+		if filled != nil {
+			a.flush(filled)
+		}
+		return
+	}
+	if a.limits.Aggregate {
+		r = pack(r)
+	}
 	if a.cur != nil && a.cur.Bytes+len(r.Data) > a.limits.MaxBytes {
 		full = a.takeLocked()
 	}
@@ -103,6 +140,29 @@ func (a *Accumulator) Buffered() int {
 		return 0
 	}
 	return len(a.cur.Records)
+}
+
+// packInto appends r to the open packed record, the last of the current
+// batch, if it fits there and in the batch.
+func (a *Accumulator) packInto(r Record) bool {
+	last := &a.cur.Records[len(a.cur.Records)-1]
+	pk, ok := last.Part.(*Packed)
+	if !ok || len(last.Data)+len(r.Data) > a.limits.MaxRecordBytes || a.cur.Bytes+len(r.Data) > a.limits.MaxBytes {
+		return false
+	}
+	last.Data = append(last.Data, r.Data...)
+	pk.Records = append(pk.Records, r)
+	a.cur.Bytes += len(r.Data)
+	return true
+}
+
+// pack starts a packed record holding r. Its buffer is its own, since r.Data
+// may be shared with other streams.
+func pack(r Record) Record {
+	pk := &Packed{Records: []Record{r}}
+	data := make([]byte, len(r.Data), max(len(r.Data), 64<<10))
+	copy(data, r.Data)
+	return Record{Data: data, Part: pk, Origin: pk, Trace: r.Trace}
 }
 
 func (a *Accumulator) expire(seq uint64) {

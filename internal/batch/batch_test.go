@@ -124,3 +124,69 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 		t.Errorf("%d records handed over, want 8000", n)
 	}
 }
+
+type countPart struct{ n int }
+
+func (c *countPart) Done() { c.n++ }
+
+func TestAggregatePacksUpToTheRecordLimit(t *testing.T) {
+	t.Parallel()
+	const maxRecord = 1000 * 1024
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: maxRecord}, c.flush)
+	parts := make([]*countPart, 0)
+	add := func(n int, fill byte) {
+		p := &countPart{}
+		parts = append(parts, p)
+		d := bytes.Repeat([]byte{fill}, n-1)
+		a.Add(Record{Data: append(d, '\n'), Part: p})
+	}
+	// 1,000 records of 1,024 bytes fill exactly one 1,000 KiB record.
+	for range 1000 {
+		add(1024, 'a')
+	}
+	// The next one starts a new packed record.
+	add(10, 'b')
+	// A record of exactly the limit goes alone.
+	add(maxRecord, 'c')
+	a.Flush()
+	var recs []Record
+	for _, b := range c.batches {
+		recs = append(recs, b.Records...)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d Firehose records, want 3", len(recs))
+	}
+	if len(recs[0].Data) != maxRecord || len(recs[1].Data) != 10 || len(recs[2].Data) != maxRecord {
+		t.Errorf("record sizes %d, %d, %d", len(recs[0].Data), len(recs[1].Data), len(recs[2].Data))
+	}
+	if n := bytes.Count(recs[0].Data, []byte("\n")); n != 1000 {
+		t.Errorf("first record holds %d events, want 1000", n)
+	}
+	for _, r := range recs {
+		r.Part.Done()
+	}
+	for i, p := range parts {
+		if p.n != 1 {
+			t.Fatalf("event %d finished %d times, want 1", i, p.n)
+		}
+	}
+	for _, b := range c.batches {
+		if b.Bytes > 4<<20 {
+			t.Errorf("batch of %d bytes", b.Bytes)
+		}
+	}
+}
+
+func TestAggregateKeepsSharedDataUntouched(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 1000}, c.flush)
+	shared := []byte("x\n")
+	a.Add(Record{Data: shared, Part: &countPart{}})
+	a.Add(Record{Data: []byte("y\n"), Part: &countPart{}})
+	a.Flush()
+	if string(shared) != "x\n" || string(c.batches[0].Records[0].Data) != "x\ny\n" {
+		t.Errorf("shared %q, packed %q", shared, c.batches[0].Records[0].Data)
+	}
+}

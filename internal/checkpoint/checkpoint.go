@@ -13,12 +13,13 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Tracker follows the messages of one partition. It is safe for concurrent
 // use.
 type Tracker struct {
-	onFinish func(bytes int64)
+	onFinish func(m *Message)
 
 	mu      sync.Mutex
 	entries []entry // in offset order; entries[head:] are live
@@ -32,10 +33,10 @@ type entry struct {
 	done   bool
 }
 
-// NewTracker returns an empty tracker. onFinish, when not nil, is called with
-// a message's byte count when it finishes, so the caller can release memory it
-// reserved for it.
-func NewTracker(onFinish func(bytes int64)) *Tracker {
+// NewTracker returns an empty tracker. onFinish, when not nil, is called once
+// for each message when it finishes, so the caller can release the memory it
+// reserved for it and observe its latency.
+func NewTracker(onFinish func(m *Message)) *Tracker {
 	return &Tracker{onFinish: onFinish, next: -1}
 }
 
@@ -46,17 +47,29 @@ type Message struct {
 	t      *Tracker
 	offset int64
 	bytes  int64
+	time   time.Time
 	parts  atomic.Int32
 }
 
 // Offset is the message's Kafka offset.
 func (m *Message) Offset() int64 { return m.offset }
 
+// Bytes is the memory the message holds until it finishes.
+func (m *Message) Bytes() int64 { return m.bytes }
+
+// Time is the Kafka timestamp given to TrackAt; zero for Track.
+func (m *Message) Time() time.Time { return m.time }
+
 // Track registers the message at offset with parts parts and bytes of memory
 // held until it finishes. Offsets must increase from call to call. parts must
 // be at least 1.
 func (t *Tracker) Track(offset int64, parts int, bytes int64) *Message {
-	m := &Message{t: t, offset: offset, bytes: bytes}
+	return t.TrackAt(offset, parts, bytes, time.Time{})
+}
+
+// TrackAt is Track for a message whose delivery latency is measured from ts.
+func (t *Tracker) TrackAt(offset int64, parts int, bytes int64, ts time.Time) *Message {
+	m := &Message{t: t, offset: offset, bytes: bytes, time: ts}
 	m.parts.Store(int32(parts))
 	t.mu.Lock()
 	if t.head > 0 && t.head >= len(t.entries)/2 {
@@ -77,7 +90,7 @@ func (m *Message) Done() {
 	}
 	m.t.finish(m.offset)
 	if m.t.onFinish != nil {
-		m.t.onFinish(m.bytes)
+		m.t.onFinish(m)
 	}
 }
 

@@ -55,7 +55,7 @@ func TestOutOfOrderFinishes(t *testing.T) {
 func TestFanOutFinishesOnLastPart(t *testing.T) {
 	t.Parallel()
 	var released int64
-	tr := NewTracker(func(n int64) { released += n })
+	tr := NewTracker(func(m *Message) { released += m.Bytes() })
 	a := tr.Track(0, 3, 100)
 	b := tr.Track(1, 1, 7)
 	b.Done()

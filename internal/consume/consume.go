@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
@@ -66,15 +69,20 @@ type Options struct {
 	FetchMaxWait    time.Duration
 	FetchMaxBytes   int
 	// OnFinish is given to every partition tracker; see checkpoint.NewTracker.
-	OnFinish func(bytes int64)
-	Logger   *slog.Logger
-	Metrics  *telemetry.Metrics
-	// Status, when set, receives membership changes (for health endpoints).
-	Status StatusFunc
+	OnFinish func(m *checkpoint.Message)
+	// Transport reaches the brokers for offset look-ups (lag); nil is plain TCP.
+	Transport kafka.RoundTripper
+	// LagInterval is how often high watermarks are read to compute lag.
+	LagInterval time.Duration
+	Logger      *slog.Logger
+	Metrics     *telemetry.Metrics
+	// Health, when set, is told about membership and the commit loop.
+	Health *telemetry.Health
+	// Status, when set, receives each generation's claims (for tools and tests).
+	Status func(claims []string)
+	// Tracer, when set, records a span per offset commit.
+	Tracer trace.Tracer
 }
-
-// StatusFunc is told about the consumer's membership.
-type StatusFunc func(joined bool, claims []string)
 
 // Consumer runs the group. Run it once.
 type Consumer struct {
@@ -94,7 +102,10 @@ func New(opts Options, h Handler) *Consumer {
 		opts.Metrics = telemetry.Discard()
 	}
 	if opts.Status == nil {
-		opts.Status = func(bool, []string) {}
+		opts.Status = func([]string) {}
+	}
+	if opts.LagInterval <= 0 {
+		opts.LagInterval = 5 * time.Second
 	}
 	return &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}}
 }
@@ -138,11 +149,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed):
 			<-closed
-			c.opts.Status(false, nil)
+			c.opts.Health.SetMembership(false, nil)
 			c.log.Info("left the consumer group", "group", c.opts.GroupID)
 			return nil
 		case err != nil:
-			c.opts.Status(false, nil)
+			c.opts.Health.SetMembership(false, nil)
 			if isTemporary(err) {
 				c.log.Info("consumer group is rebalancing", "reason", err.Error())
 			} else {
@@ -179,11 +190,15 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	for i, cl := range claims {
 		names[i] = cl.String()
 	}
-	c.opts.Status(true, names)
+	c.opts.Health.SetMembership(true, names)
+	c.opts.Status(names)
 
 	var fetchers sync.WaitGroup
 	for _, cl := range claims {
 		offset := startOffset(gen, cl)
+		if offset >= 0 {
+			cl.lastCommitted = offset // the group's committed offset
+		}
 		fetchers.Add(1)
 		gen.Start(func(ctx context.Context) {
 			defer fetchers.Done()
@@ -274,27 +289,88 @@ func (c *Consumer) drain(cl *Claim) {
 	start := time.Now()
 	if err := cl.Tracker.WaitDrained(ctx); err != nil {
 		c.log.Warn("partition released with unacknowledged records; they will be read again by its next owner",
-			"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout)
+			"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout.String())
 		return
 	}
-	c.log.Debug("partition drained", "partition", cl.String(), "took", time.Since(start))
+	c.log.Debug("partition drained", "partition", cl.String(), "took", time.Since(start).String())
 }
 
 // commitLoop commits finished offsets every CommitInterval and once more after
-// every fetcher of the generation has drained.
+// every fetcher of the generation has drained. It also refreshes the
+// partitions' committed-offset and lag gauges.
 func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, claims []*Claim, fetchers *sync.WaitGroup) {
 	t := time.NewTicker(c.opts.CommitInterval)
 	defer t.Stop()
+	lagTick := time.NewTicker(c.opts.LagInterval)
+	defer lagTick.Stop()
+	parts := c.opts.Metrics.Partitions
+	for _, cl := range claims {
+		parts.Set(cl.Topic, cl.Partition, telemetry.PartitionFigures{Committed: -1, Lag: -1})
+	}
+	hwm := c.highWatermarks(ctx, claims)
 	for {
 		select {
 		case <-t.C:
+			c.opts.Health.Tick()
 			c.commit(gen, claims)
+			c.report(claims, hwm)
+		case <-lagTick.C:
+			hwm = c.highWatermarks(ctx, claims)
+			c.report(claims, hwm)
 		case <-ctx.Done():
 			fetchers.Wait()
 			c.commit(gen, claims)
+			for _, cl := range claims {
+				parts.Forget(cl.Topic, cl.Partition)
+			}
 			return
 		}
 	}
+}
+
+// report publishes each claim's committed offset and lag.
+func (c *Consumer) report(claims []*Claim, hwm map[string]map[int]int64) {
+	for _, cl := range claims {
+		f := telemetry.PartitionFigures{Committed: cl.lastCommitted, Lag: -1}
+		if h, ok := hwm[cl.Topic][cl.Partition]; ok && cl.lastCommitted >= 0 {
+			f.Lag = max(h-cl.lastCommitted, 0)
+		}
+		c.opts.Metrics.Partitions.Set(cl.Topic, cl.Partition, f)
+	}
+}
+
+// highWatermarks asks the brokers for the end offset of each claim. The
+// group reader in kafka-go does not report lag, and a fetcher waiting on the
+// memory cap does not see new high watermarks, so they are read directly.
+func (c *Consumer) highWatermarks(ctx context.Context, claims []*Claim) map[string]map[int]int64 {
+	req := &kafka.ListOffsetsRequest{Addr: kafka.TCP(c.opts.Brokers...), Topics: map[string][]kafka.OffsetRequest{}}
+	for _, cl := range claims {
+		req.Topics[cl.Topic] = append(req.Topics[cl.Topic], kafka.LastOffsetOf(cl.Partition))
+	}
+	if len(claims) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	client := &kafka.Client{Transport: c.opts.Transport}
+	resp, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		c.log.Debug("reading high watermarks failed", "error", err)
+		return nil
+	}
+	out := map[string]map[int]int64{}
+	for topic, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				continue
+			}
+			if out[topic] == nil {
+				out[topic] = map[int]int64{}
+			}
+			out[topic][p.Partition] = p.LastOffset
+		}
+	}
+	return out
 }
 
 func (c *Consumer) commit(gen *kafka.Generation, claims []*Claim) {
@@ -316,7 +392,18 @@ func (c *Consumer) commit(gen *kafka.Generation, claims []*Claim) {
 	if len(moved) == 0 {
 		return
 	}
+	var span trace.Span
+	if c.opts.Tracer != nil {
+		_, span = c.opts.Tracer.Start(context.Background(), "commit offsets", trace.WithAttributes(
+			attribute.String("messaging.consumer.group.name", c.opts.GroupID),
+			attribute.Int("firehose_worker.generation", int(gen.ID)),
+			attribute.Int("firehose_worker.partitions", len(moved))))
+		defer span.End()
+	}
 	err := gen.CommitOffsets(offsets)
+	if span != nil && err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
@@ -52,15 +53,21 @@ type Options struct {
 	Reject  RejectFunc
 	Metrics *telemetry.Metrics
 	Logger  *slog.Logger
+	// Tracer, when set, records a span per PutRecordBatch attempt, linked to
+	// the trace contexts its records carried.
+	Tracer trace.Tracer
+	// Limiter bounds concurrent calls to the stream; nil leaves them unbounded.
+	Limiter *Limiter
 }
 
 // Stream delivers batches to one delivery stream. Deliver may be called from
 // many goroutines at once; each call owns its batch.
 type Stream struct {
-	opts    Options
-	name    *string
-	attrs   metric.MeasurementOption
-	episode episode
+	opts     Options
+	name     *string
+	attrs    metric.MeasurementOption
+	episode  episode // throttling
+	failures episode // calls failing for other reasons
 }
 
 // NewStream returns a Stream for opts.
@@ -73,10 +80,11 @@ func NewStream(opts Options) *Stream {
 	}
 	opts.Logger = opts.Logger.With("stream", opts.Name)
 	return &Stream{
-		opts:    opts,
-		name:    aws.String(opts.Name),
-		attrs:   metric.WithAttributes(telemetry.AttrStream.String(opts.Name)),
-		episode: episode{log: opts.Logger},
+		opts:     opts,
+		name:     aws.String(opts.Name),
+		attrs:    metric.WithAttributes(telemetry.AttrStream.String(opts.Name)),
+		episode:  episode{log: opts.Logger, level: slog.LevelWarn, what: "Firehose is throttling this stream"},
+		failures: episode{log: opts.Logger, level: slog.LevelError, what: "PutRecordBatch is failing"},
 	}
 }
 
@@ -102,7 +110,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		for i, r := range pending {
 			in.Records[i].Data = r.Data
 		}
-		out, class, code, err := s.put(ctx, in)
+		out, class, code, err := s.put(ctx, in, pending, attempt)
 		var retry []batch.Record
 		var reason string
 		switch {
@@ -113,12 +121,14 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			return nil
 		case err != nil:
 			retry, reason = pending, class.String()
-			if class == Permanent {
-				s.opts.Logger.Error("Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost",
-					"code", code, "records", len(pending), "attempt", attempt+1, "error", err)
-			}
-			if class == Throttled {
+			switch class {
+			case Throttled:
 				s.episode.throttled(len(pending))
+			case Permanent:
+				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err,
+					"note", "Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost")
+			default:
+				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err)
 			}
 		default:
 			var rejected []Rejected
@@ -129,6 +139,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		}
 		if len(retry) == 0 {
 			s.episode.ok()
+			s.failures.ok()
 			return nil
 		}
 		wait := bo.NextBackOff()
@@ -150,11 +161,27 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 }
 
 // put makes one call and records its metrics.
-func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput) (*firehose.PutRecordBatchOutput, Class, string, error) {
+func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs []batch.Record, attempt int) (*firehose.PutRecordBatchOutput, Class, string, error) {
 	callCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
+	if s.opts.Tracer != nil {
+		var span trace.Span
+		callCtx, span = s.startSpan(callCtx, recs, attempt)
+		defer span.End()
+	}
+	if l := s.opts.Limiter; l != nil {
+		if err := l.Acquire(ctx); err != nil {
+			return nil, Transient, "Canceled", err
+		}
+	}
 	start := time.Now()
 	out, err := s.opts.Client.PutRecordBatch(callCtx, in)
+	if l := s.opts.Limiter; l != nil {
+		l.Release(signal(out, err), time.Since(start))
+	}
+	if span := trace.SpanFromContext(callCtx); span.IsRecording() {
+		endSpan(span, out, err)
+	}
 	m := s.opts.Metrics
 	m.PutDuration.Record(ctx, time.Since(start).Seconds(), s.attrs)
 	if err != nil {
@@ -170,12 +197,27 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput) (*fi
 			outcome = telemetry.OutcomeUnknown
 		}
 		s.callOutcome(ctx, outcome)
-		if class != Throttled {
-			s.opts.Logger.Warn("PutRecordBatch failed", "class", class.String(), "code", code, "records", len(in.Records), "error", err)
-		}
 		return nil, class, code, err
 	}
 	return out, 0, "", nil
+}
+
+// signal reads a call's outcome as a congestion signal.
+func signal(out *firehose.PutRecordBatchOutput, err error) Signal {
+	if err != nil {
+		if c, _ := Classify(err); c == Throttled {
+			return Congested
+		}
+		return Neutral
+	}
+	if aws.ToInt32(out.FailedPutCount) > 0 {
+		for _, rr := range out.RequestResponses {
+			if rr.ErrorCode != nil && ClassifyCode(*rr.ErrorCode) == Throttled {
+				return Congested
+			}
+		}
+	}
+	return Clean
 }
 
 func (s *Stream) callOutcome(ctx context.Context, outcome string) {
@@ -214,7 +256,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 			continue
 		}
 		if class == Permanent {
-			s.opts.Logger.Error("Firehose refuses a record and there is no dead-letter topic; retrying so nothing is lost", "code", code)
+			s.failures.throttled(1, "code", code, "note", "Firehose refuses a record and there is no dead-letter topic; retrying so nothing is lost")
 		}
 		retry = append(retry, r)
 		reason = class.String()

@@ -1,17 +1,20 @@
 package delivery
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
 )
 
-// episode summarises throttling in the log: one line when it starts, one per
-// summaryEvery while it lasts, one when it ends, instead of one per retry. An
-// episode ends after quietAfter without a throttle, so batches succeeding in
-// between throttled ones do not split it into many.
+// episode summarises a kind of trouble in the log (throttling, or failing
+// calls): one line when it starts, one per summaryEvery while it lasts, one
+// when it ends, instead of one per retry. An episode ends after quietAfter
+// without trouble, so batches succeeding in between do not split it into many.
 type episode struct {
-	log *slog.Logger
+	log   *slog.Logger
+	level slog.Level
+	what  string // "Firehose is throttling this stream", "PutRecordBatch is failing"
 
 	mu           sync.Mutex
 	active       bool
@@ -19,6 +22,7 @@ type episode struct {
 	lastThrottle time.Time
 	lastLog      time.Time
 	records      int64
+	calls        int64
 }
 
 const (
@@ -26,7 +30,9 @@ const (
 	quietAfter   = 5 * time.Second
 )
 
-func (e *episode) throttled(records int) {
+// throttled records trouble with records affected; attrs describe it and
+// are logged when the episode starts and in summaries.
+func (e *episode) throttled(records int, attrs ...any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
@@ -35,14 +41,16 @@ func (e *episode) throttled(records int) {
 	}
 	e.lastThrottle = now
 	e.records += int64(records)
+	e.calls++
+	ctx := context.Background()
 	if !e.active {
 		e.active, e.since, e.lastLog = true, now, now
-		e.log.Warn("Firehose is throttling this stream; backing off")
+		e.log.Log(ctx, e.level, e.what+"; backing off and retrying", attrs...)
 		return
 	}
 	if now.Sub(e.lastLog) >= summaryEvery {
 		e.lastLog = now
-		e.log.Warn("Firehose is still throttling this stream", "for", now.Sub(e.since).Round(time.Second), "throttled_records", e.records)
+		e.log.Log(ctx, e.level, e.what+" still", append([]any{"for", now.Sub(e.since).Round(time.Second).String(), "calls", e.calls, "records", e.records}, attrs...)...)
 	}
 }
 
@@ -55,6 +63,6 @@ func (e *episode) ok() {
 }
 
 func (e *episode) endLocked() {
-	e.log.Info("Firehose throttling ended", "lasted", e.lastThrottle.Sub(e.since).Round(time.Millisecond), "throttled_records", e.records)
-	e.active, e.records = false, 0
+	e.log.Info(e.what+": ended", "lasted", e.lastThrottle.Sub(e.since).Round(time.Millisecond).String(), "calls", e.calls, "records", e.records)
+	e.active, e.records, e.calls = false, 0, 0
 }

@@ -38,8 +38,19 @@ type Kafka struct {
 // partitions, closed when the test ends.
 func StartKafka(t testing.TB, partitions int32, topics ...string) *Kafka {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...), kfake.AllowAutoTopicCreation(),
-		kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	return StartKafkaWith(t, nil, partitions, topics...)
+}
+
+// StartKafkaWith is StartKafka with broker configs, such as
+// "message.max.bytes" for tests of oversized messages.
+func StartKafkaWith(t testing.TB, brokerConfigs map[string]string, partitions int32, topics ...string) *Kafka {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...), kfake.AllowAutoTopicCreation(),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond)}
+	if brokerConfigs != nil {
+		opts = append(opts, kfake.BrokerConfigs(brokerConfigs))
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("starting kfake: %v", err)
 	}

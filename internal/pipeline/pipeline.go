@@ -19,11 +19,13 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/awsclient"
 	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
 	"github.com/firehose-worker/firehose-worker/internal/consume"
 	"github.com/firehose-worker/firehose-worker/internal/deadletter"
 	"github.com/firehose-worker/firehose-worker/internal/delivery"
@@ -45,8 +47,13 @@ type Deps struct {
 	Transport kafka.RoundTripper
 	// WorkerID names this worker in role session names and logs.
 	WorkerID string
-	// Status is told about group membership, for readiness.
-	Status consume.StatusFunc
+	// Health is told about membership, progress and stuck deliveries.
+	Health *telemetry.Health
+	// Status receives each generation's claims, for tools and tests.
+	Status func(claims []string)
+	// Tracing, when set, records delivery and commit spans; delivery spans
+	// link to the W3C trace context of the messages they carry.
+	Tracing *telemetry.Tracing
 }
 
 // Pipeline is one worker's processing. Build it with New and Run it once.
@@ -88,7 +95,6 @@ type scratch struct {
 type dest struct {
 	stream *delivery.Stream
 	acc    *batch.Accumulator
-	slots  chan struct{}
 	p      *Pipeline
 }
 
@@ -136,8 +142,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 	// Streams are shared by sources that deliver to the same stream through
 	// the same client, so their records share batches.
 	type destKey struct {
-		client awsclient.Key
-		stream string
+		client    awsclient.Key
+		stream    string
+		aggregate bool
 	}
 	shared := map[destKey]*dest{}
 	for _, sc := range cfg.Sources {
@@ -151,11 +158,15 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		}
 		src := &source{cfg: sc, table: route.New(rows, sc.Routing == config.RoutingFirstMatch)}
 		src.pool.New = func() any { return &scratch{ids: make([]int, 0, 8)} }
+		aggregate := map[string]bool{}
+		for _, m := range sc.MappedStreams {
+			aggregate[m.Stream] = aggregate[m.Stream] || m.Aggregate
+		}
 		for _, name := range src.table.Streams() {
-			key := destKey{awsclient.Key{Region: sc.Region, RoleARN: sc.RoleAddress, ExternalID: sc.ExternalID()}, name}
+			key := destKey{awsclient.Key{Region: sc.Region, RoleARN: sc.RoleAddress, ExternalID: sc.ExternalID()}, name, aggregate[name]}
 			d, ok := shared[key]
 			if !ok {
-				d = p.newDest(name, client, newBackOff)
+				d = p.newDest(name, aggregate[name], client, newBackOff)
 				shared[key] = d
 				p.dests = append(p.dests, d)
 			}
@@ -168,9 +179,11 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 	return p, nil
 }
 
-func (p *Pipeline) newDest(name string, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff) *dest {
-	d := &dest{p: p, slots: make(chan struct{}, p.cfg.Delivery.MaxInFlight)}
+func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff) *dest {
+	d := &dest{p: p}
 	opts := delivery.Options{
+		Limiter:        delivery.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, 2, p.cfg.Delivery.MaxInFlight),
+		Tracer:         p.tracer(),
 		Name:           name,
 		Client:         client,
 		NewBackOff:     newBackOff,
@@ -183,28 +196,28 @@ func (p *Pipeline) newDest(name string, client delivery.PutRecordBatcher, newBac
 	}
 	d.stream = delivery.NewStream(opts)
 	d.acc = batch.New(batch.Limits{
-		MaxRecords: p.cfg.Batch.MaxRecords,
-		MaxBytes:   int(p.cfg.Batch.MaxBytes),
-		Linger:     p.cfg.Batch.Linger.D(),
+		MaxRecords:     p.cfg.Batch.MaxRecords,
+		MaxBytes:       int(p.cfg.Batch.MaxBytes),
+		Linger:         p.cfg.Batch.Linger.D(),
+		Aggregate:      aggregate,
+		MaxRecordBytes: config.MaxRecordBytes,
 	}, d.send)
 	return d
 }
 
-// send delivers b in its own goroutine once one of the stream's in-flight
-// slots is free. The caller never waits here: backpressure comes from the
+// send delivers b in its own goroutine; the stream's limiter decides when
+// each call may go. The caller never waits here: backpressure comes from the
 // memory cap, which a fetcher waits on with its generation's context, so a
-// rebalance is never held up by a stream that Firehose is throttling.
+// rebalance is never held up by a stream that Firehose is throttling. If the
+// send context ends first, the records stay unfinished and their offsets are
+// never committed.
 func (d *dest) send(b *batch.Batch) {
 	p := d.p
 	p.inflight.Add(1)
+	p.deps.Health.InFlight(1)
 	go func() {
 		defer p.inflight.Done()
-		select {
-		case d.slots <- struct{}{}:
-		case <-p.sendCtx.Done():
-			return // records stay unfinished: their offsets are never committed
-		}
-		defer func() { <-d.slots }()
+		defer p.deps.Health.InFlight(-1)
 		_ = d.stream.Deliver(p.sendCtx, b)
 	}()
 }
@@ -231,9 +244,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		FetchMaxWait:      k.FetchMaxWait.D(),
 		FetchMaxBytes:     int(k.FetchMaxBytes),
 		OnFinish:          p.release,
+		Transport:         p.deps.Transport,
 		Logger:            p.log,
 		Metrics:           p.metrics,
+		Health:            p.deps.Health,
 		Status:            p.deps.Status,
+		Tracer:            p.tracer(),
 	}, p)
 	err := c.Run(ctx)
 	// The consumer has drained (or timed out draining) and committed. Work
@@ -246,11 +262,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-func (p *Pipeline) release(n int64) {
-	if n > 0 {
+// reserve takes n bytes from the memory cap, waiting while it is reached. A
+// single message larger than the whole cap takes the whole cap, so it waits
+// for everything else to finish instead of waiting forever.
+func (p *Pipeline) reserve(ctx context.Context, n int) (int64, error) {
+	size := min(int64(n), int64(p.cfg.Memory.MaxBufferedBytes))
+	if err := p.mem.Acquire(ctx, size); err != nil {
+		return 0, err
+	}
+	p.metrics.InFlightBytes.Add(ctx, size)
+	return size, nil
+}
+
+// release is called once per finished message.
+func (p *Pipeline) release(m *checkpoint.Message) {
+	if n := m.Bytes(); n > 0 {
 		p.mem.Release(n)
 		p.metrics.InFlightBytes.Add(context.Background(), -n)
 	}
+	if ts := m.Time(); !ts.IsZero() {
+		p.metrics.EndToEnd.Record(context.Background(), time.Since(ts).Seconds())
+	}
+	p.deps.Health.Progress()
 	p.stats.finished.Add(1)
 }
 
@@ -287,19 +320,22 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		detail := fmt.Sprintf("the record is %d bytes; Firehose takes at most %d", len(rec), config.MaxRecordBytes)
 		return p.undeliverable(ctx, cl, src, m, segment.ReasonRecordTooLarge, detail, src.table.Streams()[s.ids[0]])
 	}
-	size := int64(len(rec) + len(m.Value))
-	if err := p.mem.Acquire(ctx, size); err != nil {
+	size, err := p.reserve(ctx, len(rec)+len(m.Value))
+	if err != nil {
 		return err
 	}
-	p.metrics.InFlightBytes.Add(ctx, size)
-	tm := cl.Tracker.Track(m.Offset, len(s.ids), size)
+	tm := cl.Tracker.TrackAt(m.Offset, len(s.ids), size, m.Time)
 	var origin any
 	if p.dlq != nil {
 		origin = p.origin(src, m)
 	}
 	telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgRouted))
+	var link trace.SpanContext
+	if p.deps.Tracing != nil {
+		link = p.traceContext(m.Headers)
+	}
 	for _, id := range s.ids {
-		src.dests[id].acc.Add(batch.Record{Data: rec, Part: tm, Origin: origin})
+		src.dests[id].acc.Add(batch.Record{Data: rec, Part: tm, Origin: origin, Trace: link})
 	}
 	return nil
 }
@@ -327,11 +363,10 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 		p.stats.dropped.Add(1)
 		return nil
 	}
-	size := int64(len(m.Value))
-	if err := p.mem.Acquire(ctx, size); err != nil {
+	size, err := p.reserve(ctx, len(m.Value))
+	if err != nil {
 		return err
 	}
-	p.metrics.InFlightBytes.Add(ctx, size)
 	telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgDeadLettered), telemetry.AttrReason.String(reason))
 	letter := deadletter.Letter{
 		Origin: p.origin(src, m), Reason: reason, Message: detail, Stream: stream,
@@ -354,16 +389,64 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 // rejectToDLQ dead-letters records Firehose refused for good.
 func (p *Pipeline) rejectToDLQ(ctx context.Context, stream string, recs []delivery.Rejected) {
 	letters := make([]deadletter.Letter, 0, len(recs))
+	add := func(rec batch.Record, r delivery.Rejected) {
+		if o, ok := rec.Origin.(*deadletter.Origin); ok {
+			letters = append(letters, deadletter.Letter{
+				Origin: o, Reason: "firehose_rejected", Message: r.Message, Stream: stream, FirehoseCode: r.Code, Part: rec.Part,
+			})
+		}
+	}
 	for _, r := range recs {
-		o, _ := r.Record.Origin.(*deadletter.Origin)
-		if o == nil {
+		if pk, ok := r.Record.Origin.(*batch.Packed); ok {
+			// A packed record is dead-lettered as the messages it holds.
+			for _, inner := range pk.Records {
+				add(inner, r)
+			}
 			continue
 		}
-		letters = append(letters, deadletter.Letter{
-			Origin: o, Reason: "firehose_rejected", Message: r.Message, Stream: stream, FirehoseCode: r.Code, Part: r.Record.Part,
-		})
+		add(r.Record, r)
 	}
 	_ = p.dlq.Write(ctx, letters)
+}
+
+func (p *Pipeline) tracer() trace.Tracer {
+	if p.deps.Tracing == nil {
+		return nil
+	}
+	return p.deps.Tracing.Provider.Tracer("github.com/firehose-worker/firehose-worker")
+}
+
+// traceContext reads a W3C trace context from Kafka headers, if there is one.
+func (p *Pipeline) traceContext(h []kafka.Header) trace.SpanContext {
+	for _, x := range h {
+		if x.Key == "traceparent" {
+			ctx := p.deps.Tracing.Propagator.Extract(context.Background(), headerCarrier(h))
+			return trace.SpanContextFromContext(ctx)
+		}
+	}
+	return trace.SpanContext{}
+}
+
+// headerCarrier adapts Kafka headers to propagation.TextMapCarrier.
+type headerCarrier []kafka.Header
+
+func (c headerCarrier) Get(key string) string {
+	for _, x := range c {
+		if x.Key == key {
+			return string(x.Value)
+		}
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(string, string) {}
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, len(c))
+	for i, x := range c {
+		keys[i] = x.Key
+	}
+	return keys
 }
 
 // Stats are running totals for status lines and summaries.

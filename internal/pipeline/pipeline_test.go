@@ -55,6 +55,20 @@ type running struct {
 	claims chan []string
 }
 
+// startBench runs a pipeline for a benchmark and returns its stop function.
+func startBench(b *testing.B, cfg *config.Config, fh *itest.Firehose) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := pipeline.New(ctx, cfg, pipeline.Deps{
+		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return fh.Client(), nil },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 func start(t *testing.T, cfg *config.Config, fh *itest.Firehose) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,11 +78,7 @@ func start(t *testing.T, cfg *config.Config, fh *itest.Firehose) *running {
 		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) {
 			return fh.Client(), nil
 		},
-		Status: func(joined bool, claims []string) {
-			if joined {
-				r.claims <- claims
-			}
-		},
+		Status: func(claims []string) { r.claims <- claims },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -424,4 +434,49 @@ func TestMemoryCapStopsFetchingWhileFirehoseIsBlocked(t *testing.T) {
 	fh.Await(t, 60*time.Second, "every record", func() bool { return fh.Total() >= count(want) })
 	awaitCommitted(t, k, fh, "g-cap", "events")
 	checkDelivered(t, fh, want)
+}
+
+func TestAggregatedStreamReadsBackTheSameLines(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 3, "events")
+	fh := itest.StartFirehose(t)
+	evs := events(3000, "agg")
+	produce(t, k, "events", 3, evs)
+	cfg := testConfig(k.Brokers, "g-agg", "events")
+	cfg.Sources[0].MappedStreams[2].Aggregate = true // "*" -> everything
+	start(t, cfg, fh)
+	want := expected(evs)
+	lines := func() map[string]int {
+		got := map[string]int{}
+		for _, r := range fh.Records("everything") {
+			for _, l := range bytes.SplitAfter(r, []byte("\n")) {
+				if len(l) > 0 {
+					got[string(l)]++
+				}
+			}
+		}
+		return got
+	}
+	fh.Await(t, 30*time.Second, "every line", func() bool {
+		n := 0
+		for _, c := range lines() {
+			n += c
+		}
+		return n >= len(evs)
+	})
+	awaitCommitted(t, k, fh, "g-agg", "events")
+	if d := itest.DiffMultisets(want["everything"], lines()); d != "" {
+		t.Errorf("aggregated stream: %s", d)
+	}
+	recs := fh.Records("everything")
+	if len(recs) >= len(evs)/10 {
+		t.Errorf("%d Firehose records for %d events: not aggregated", len(recs), len(evs))
+	}
+	for _, r := range recs {
+		if len(r) > config.MaxRecordBytes || r[len(r)-1] != '\n' {
+			t.Fatalf("aggregated record of %d bytes, ending %q", len(r), r[len(r)-1])
+		}
+	}
+	// Streams without aggregate keep one event per record.
+	checkDelivered(t, fh, map[string]map[string]int{"pages": want["pages"]})
 }

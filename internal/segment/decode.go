@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
@@ -85,6 +86,11 @@ func (d *Decoder) Decode(value []byte) (Message, Scan, error) {
 		d.event = unquote(d.event[:0], d.env.Event)
 		msg.Event = d.event
 		msg.HasEvent = true
+	}
+
+	if !msg.HasEvent && len(msg.Event) == 0 && strings.EqualFold(string(msg.Type), "track") {
+		// Segment's tracking API refuses such calls; a row can never name it.
+		return msg, sc, invalid(ReasonMissingEvent, `a track call has no "event"`)
 	}
 
 	in, ierr := d.readIntegrations()

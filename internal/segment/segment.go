@@ -21,6 +21,7 @@ const (
 	ReasonMissingType         = "missing_type"
 	ReasonTypeNotString       = "type_not_string"
 	ReasonEventNotString      = "event_not_string"
+	ReasonMissingEvent        = "missing_event"
 	ReasonInvalidIntegrations = "invalid_integrations"
 	ReasonRecordTooLarge      = "record_too_large"
 )

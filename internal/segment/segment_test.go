@@ -20,7 +20,6 @@ func TestDecodeFields(t *testing.T) {
 		{"track", `{"type":"track","event":"Order Completed","properties":{"revenue":12.5}}`, "track", "Order Completed", true, IntegrationsDefault},
 		{"escaped event", `{"type":"track","event":"Caf\u00e9 \"Visited\""}`, "track", `Café "Visited"`, true, IntegrationsDefault},
 		{"page", `{"type":"page","name":"Home"}`, "page", "", false, IntegrationsDefault},
-		{"null event", `{"type":"track","event":null}`, "track", "", false, IntegrationsDefault},
 		{"keys are case-sensitive", `{"Type":"nope","type":"identify","Event":"x"}`, "identify", "", false, IntegrationsDefault},
 		{"duplicate keys: last wins", `{"type":"page","type":"screen"}`, "screen", "", false, IntegrationsDefault},
 		{"destination off", `{"type":"page","integrations":{"Amazon Kinesis Firehose":false}}`, "page", "", false, IntegrationsDisabled},
@@ -77,6 +76,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"numeric type", []byte(`{"type":7}`), ReasonTypeNotString},
 		{"object type", []byte(`{"type":{"a":1}}`), ReasonTypeNotString},
 		{"numeric event", []byte(`{"type":"track","event":1}`), ReasonEventNotString},
+		{"track without event", []byte(`{"type":"track"}`), ReasonMissingEvent},
+		{"track with null event", []byte(`{"type":"Track","event":null}`), ReasonMissingEvent},
 		{"integrations array", []byte(`{"type":"page","integrations":[]}`), ReasonInvalidIntegrations},
 		{"integrations string", []byte(`{"type":"page","integrations":"All"}`), ReasonInvalidIntegrations},
 	}
@@ -110,10 +111,10 @@ func TestAppendRecord(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"compact stays byte for byte", `{"type":"page","b":1,"a":2}`, `{"type":"page","b":1,"a":2}`},
 		{"pretty is compacted, key order kept", "{\n  \"type\": \"page\",\n  \"z\": [1, 2],\n  \"a\": {\"k\" : \"v w\"}\n}\n", `{"type":"page","z":[1,2],"a":{"k":"v w"}}`},
-		{"number text kept", `{"type":"track", "n": 1.50e+10, "big": 123456789012345678901234567890, "neg": -0.0}`, `{"type":"track","n":1.50e+10,"big":123456789012345678901234567890,"neg":-0.0}`},
-		{"escapes kept", `{"type":"track", "s": "a\u00e9\n\"<>&\u2028"}`, `{"type":"track","s":"a\u00e9\n\"<>&\u2028"}`},
-		{"raw unicode kept", `{"type":"track", "s": "日本 🎉"}`, `{"type":"track","s":"日本 🎉"}`},
-		{"whitespace inside strings kept", "{\"type\":\"track\",\"s\":\" a\\tb \"}", "{\"type\":\"track\",\"s\":\" a\\tb \"}"},
+		{"number text kept", `{"type":"track","event":"e", "n": 1.50e+10, "big": 123456789012345678901234567890, "neg": -0.0}`, `{"type":"track","event":"e","n":1.50e+10,"big":123456789012345678901234567890,"neg":-0.0}`},
+		{"escapes kept", `{"type":"screen", "s": "a\u00e9\n\"<>&\u2028"}`, `{"type":"screen","s":"a\u00e9\n\"<>&\u2028"}`},
+		{"raw unicode kept", `{"type":"page", "s": "日本 🎉"}`, `{"type":"page","s":"日本 🎉"}`},
+		{"whitespace inside strings kept", "{\"type\":\"page\",\"s\":\" a\\tb \"}", "{\"type\":\"page\",\"s\":\" a\\tb \"}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

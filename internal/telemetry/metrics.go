@@ -60,6 +60,8 @@ type Metrics struct {
 	Rebalances      metric.Int64Counter
 	CredRefreshes   metric.Int64Counter
 	DeadLetters     metric.Int64Counter
+	// Partitions feeds the committed-offset and lag gauges.
+	Partitions *Partitions
 }
 
 // NewMetrics creates the instruments on m.
@@ -82,7 +84,9 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 		Rebalances:    c("firehose_worker.rebalances", "{rebalance}", "Consumer group generations joined."),
 		CredRefreshes: c("firehose_worker.credentials.refreshes", "{refresh}", "Assumed-role credentials fetched from STS, by outcome."),
 		DeadLetters:   c("firehose_worker.dead_letters", "{message}", "Messages written to the dead-letter topic, by reason."),
+		Partitions:    &Partitions{},
 	}
+	errs = append(errs, x.Partitions.register(m))
 	var err error
 	x.PutDuration, err = m.Float64Histogram("firehose_worker.put.duration", metric.WithUnit("s"), metric.WithDescription("PutRecordBatch call latency."), latency)
 	errs = append(errs, err)

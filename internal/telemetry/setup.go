@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,14 +24,23 @@ type Provider struct {
 }
 
 // NewProvider builds a meter provider that exports to a private Prometheus
-// registry, and the worker's instruments on it.
-func NewProvider() (*Provider, error) {
+// registry, and also over OTLP when the standard OTEL_EXPORTER_OTLP_*
+// variables ask for it, and the worker's instruments on it.
+func NewProvider(ctx context.Context, version string) (*Provider, error) {
 	reg := prometheus.NewRegistry()
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("creating the Prometheus exporter: %w", err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	opts := []sdkmetric.Option{sdkmetric.WithReader(exp), sdkmetric.WithResource(workerResource(version))}
+	otlp, err := otlpMetricReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if otlp != nil {
+		opts = append(opts, sdkmetric.WithReader(otlp))
+	}
+	mp := sdkmetric.NewMeterProvider(opts...)
 	m, err := NewMetrics(mp.Meter("github.com/firehose-worker/firehose-worker"))
 	if err != nil {
 		return nil, fmt.Errorf("creating instruments: %w", err)
@@ -42,31 +50,6 @@ func NewProvider() (*Provider, error) {
 
 // Shutdown flushes and stops the provider.
 func (p *Provider) Shutdown(ctx context.Context) error { return p.MeterProvider.Shutdown(ctx) }
-
-// Health tracks what /healthz and /readyz report. It is safe for concurrent
-// use.
-type Health struct {
-	mu     sync.Mutex
-	joined bool
-	claims []string
-}
-
-// SetMembership records whether the worker is in a group generation.
-func (h *Health) SetMembership(joined bool, claims []string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.joined, h.claims = joined, claims
-}
-
-// Ready reports whether the worker has joined the group.
-func (h *Health) Ready() (bool, string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.joined {
-		return false, "not in a consumer group generation"
-	}
-	return true, fmt.Sprintf("joined, %d partitions", len(h.claims))
-}
 
 // Server serves /metrics, /healthz, /readyz and, when enabled, /debug/pprof.
 type Server struct {
@@ -79,7 +62,13 @@ type Server struct {
 func Serve(addr string, p *Provider, h *Health, enablePprof bool) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := h.Alive()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(why + "\n"))
+	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := h.Ready()
 		if !ok {

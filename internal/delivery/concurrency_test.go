@@ -1,0 +1,150 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// quotaSim is a stream whose capacity is quota concurrent calls: calls beyond
+// it are throttled. It stands for Firehose's per-stream quota, with call
+// latency fixed, so the right concurrency is exactly quota.
+type quotaSim struct {
+	mu       sync.Mutex
+	quota    int
+	inflight int
+}
+
+// drive runs rounds of calls through l against q with a fake clock and
+// returns the throttled share and the average limit over the last rounds.
+func drive(l *Limiter, q *quotaSim, rounds int) (throttled float64, avgLimit float64) {
+	now := time.Unix(0, 0)
+	l.now = func() time.Time { return now }
+	var calls, congested int
+	var limitSum float64
+	for r := range rounds {
+		n := l.Limit()
+		sigs := make([]Signal, n)
+		for range n {
+			_ = l.Acquire(context.Background())
+		}
+		// All n calls are in flight together, as under load.
+		q.mu.Lock()
+		q.inflight = 0
+		q.mu.Unlock()
+		for i := range n {
+			q.mu.Lock()
+			q.inflight++
+			over := q.inflight > q.quota
+			q.mu.Unlock()
+			sigs[i] = Clean
+			if over {
+				sigs[i] = Congested
+			}
+		}
+		now = now.Add(100 * time.Millisecond)
+		for _, s := range sigs {
+			l.Release(s, 100*time.Millisecond)
+			if r >= rounds/2 {
+				calls++
+				if s == Congested {
+					congested++
+				}
+			}
+		}
+		if r >= rounds/2 {
+			limitSum += float64(l.Limit())
+		}
+	}
+	return float64(congested) / float64(calls), limitSum / float64(rounds-rounds/2)
+}
+
+func TestAdaptiveLimiterConvergesUnderAQuota(t *testing.T) {
+	t.Parallel()
+	q := &quotaSim{quota: 6}
+	l := NewLimiter(true, 1, 64)
+	throttled, avg := drive(l, q, 400)
+	if throttled > 0.10 {
+		t.Errorf("%.1f%% of calls throttled in steady state, want <= 10%%", 100*throttled)
+	}
+	if avg < 0.6*6 || avg > 6.5 {
+		t.Errorf("average limit %.2f, want close below the quota of 6", avg)
+	}
+	fixed := NewLimiter(false, 16, 16)
+	fixedThrottled, _ := drive(fixed, q, 400)
+	if fixedThrottled < 0.5 {
+		t.Errorf("a fixed concurrency of 16 against a quota of 6 throttled only %.0f%%", 100*fixedThrottled)
+	}
+	t.Logf("quota 6: adaptive throttled %.1f%% at average limit %.1f; fixed 16 throttled %.1f%%", 100*throttled, avg, 100*fixedThrottled)
+}
+
+func TestAdaptiveLimiterRecoversWhenTheQuotaRises(t *testing.T) {
+	t.Parallel()
+	q := &quotaSim{quota: 2}
+	l := NewLimiter(true, 8, 32)
+	drive(l, q, 200)
+	if got := l.Limit(); got > 3 {
+		t.Fatalf("limit %d under a quota of 2", got)
+	}
+	q.quota = 20
+	_, avg := drive(l, q, 400)
+	if avg < 12 {
+		t.Errorf("average limit %.1f after the quota rose to 20, want it to climb back", avg)
+	}
+}
+
+func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(true, 16, 16)
+	now := time.Unix(100, 0)
+	l.now = func() time.Time { return now }
+	for range 16 {
+		_ = l.Acquire(context.Background())
+	}
+	for range 16 {
+		l.Release(Congested, 50*time.Millisecond)
+	}
+	if got := l.Limit(); got != 8 {
+		t.Errorf("16 throttles in one round trip cut the limit to %d, want one halving to 8", got)
+	}
+}
+
+func TestLimiterLatencyRiseCounts(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(true, 10, 10)
+	now := time.Unix(100, 0)
+	l.now = func() time.Time { return now }
+	for range 50 {
+		_ = l.Acquire(context.Background())
+		l.Release(Clean, 100*time.Millisecond)
+	}
+	before := l.Limit()
+	now = now.Add(time.Second)
+	_ = l.Acquire(context.Background())
+	l.Release(Clean, time.Second) // ten times the usual latency
+	if got := l.Limit(); got >= before {
+		t.Errorf("limit %d after a latency spike, want below %d", got, before)
+	}
+}
+
+func TestFixedLimiterBlocksAtItsBound(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(false, 0, 2)
+	_ = l.Acquire(context.Background())
+	_ = l.Acquire(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := l.Acquire(ctx); err == nil {
+		t.Fatal("a third call got a slot with a bound of 2")
+	}
+	done := make(chan error)
+	go func() { done <- l.Acquire(context.Background()) }()
+	l.Release(Congested, time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.Limit() != 2 {
+		t.Errorf("a fixed limiter moved to %d", l.Limit())
+	}
+}

@@ -1,0 +1,71 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// otlpWanted reports whether the standard OTLP variables ask for a signal.
+// The exporters read every other OTEL_EXPORTER_OTLP_* variable themselves.
+func otlpWanted(signal string) bool {
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+}
+
+func workerResource(version string) *resource.Resource {
+	r, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName("firehose-worker"), semconv.ServiceVersion(version)))
+	if err != nil {
+		return resource.Default()
+	}
+	return r
+}
+
+// otlpMetricReader returns a periodic OTLP reader when OTLP metrics are asked
+// for, else nil.
+func otlpMetricReader(ctx context.Context) (sdkmetric.Reader, error) {
+	if !otlpWanted("METRICS") {
+		return nil, nil
+	}
+	exp, err := otlpmetrichttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("creating the OTLP metric exporter: %w", err)
+	}
+	return sdkmetric.NewPeriodicReader(exp), nil
+}
+
+// Tracing holds the tracer provider: OTLP over HTTP when the standard
+// variables ask for it, otherwise a no-op that costs nothing.
+type Tracing struct {
+	Provider   trace.TracerProvider
+	Propagator propagation.TextMapPropagator
+	shutdown   func(context.Context) error
+}
+
+// NewTracing builds the tracer provider from the environment.
+func NewTracing(ctx context.Context, version string) (*Tracing, error) {
+	t := &Tracing{Propagator: propagation.TraceContext{}, Provider: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}
+	if !otlpWanted("TRACES") {
+		return t, nil
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("creating the OTLP trace exporter: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(workerResource(version)))
+	t.Provider, t.shutdown = tp, tp.Shutdown
+	return t, nil
+}
+
+// Shutdown flushes pending spans.
+func (t *Tracing) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }

@@ -1,0 +1,145 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scrape records one value on every instrument and returns the exposition.
+func scrape(t *testing.T) string {
+	t.Helper()
+	p, err := NewProvider(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	ctx := context.Background()
+	m := p.Metrics
+	m.Consumed.Add(ctx, 1)
+	m.Messages.Add(ctx, 1)
+	m.RecordsSent.Add(ctx, 1)
+	m.RecordsFailed.Add(ctx, 1)
+	m.PutCalls.Add(ctx, 1)
+	m.PutDuration.Record(ctx, 0.1)
+	m.Retries.Add(ctx, 1)
+	m.BackoffTime.Add(ctx, 0.1)
+	m.BatchRecords.Record(ctx, 10)
+	m.BatchBytes.Record(ctx, 100)
+	m.EndToEnd.Record(ctx, 0.2)
+	m.InFlightBytes.Add(ctx, 1)
+	m.InFlightBatches.Add(ctx, 1)
+	m.Commits.Add(ctx, 1)
+	m.Rebalances.Add(ctx, 1)
+	m.CredRefreshes.Add(ctx, 1)
+	m.DeadLetters.Add(ctx, 1)
+	m.Partitions.Set("t", 0, PartitionFigures{Committed: 5, Lag: 2})
+	srv, err := Serve("127.0.0.1:0", p, NewHealth(time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(ctx)
+	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
+	t.Parallel()
+	exposition := scrape(t)
+	names := map[string]bool{}
+	for _, line := range strings.Split(exposition, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			names[f[2]] = true
+		}
+	}
+	raw, err := os.ReadFile("../../scripts/grafana/firehose-worker.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	// A metric name is followed by its selector; label names are not.
+	ref := regexp.MustCompile(`\b(firehose_worker_[a-z_]+|messaging_[a-z_]+)[{\[]`)
+	seen := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range ref.FindAllStringSubmatch(tg.Expr, -1) {
+				name := m[1]
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
+				if !names[base] {
+					t.Errorf("panel %q uses %s, which the worker does not export", p.Title, name)
+				}
+				seen++
+			}
+		}
+	}
+	if seen < 20 {
+		t.Errorf("only %d metric references found in the dashboard", seen)
+	}
+}
+
+func TestExpositionNamesAndBoundedLabels(t *testing.T) {
+	t.Parallel()
+	exposition := scrape(t)
+	for _, want := range []string{
+		"messaging_client_consumed_messages_total", "firehose_worker_records_delivered_total",
+		"firehose_worker_put_calls_total", "firehose_worker_put_duration_seconds_bucket",
+		"firehose_worker_delivery_latency_seconds_bucket", "messaging_kafka_consumer_lag",
+		"firehose_worker_committed_offset", "firehose_worker_inflight_bytes", "firehose_worker_batch_size_bytes_bucket",
+	} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("exposition lacks %s", want)
+		}
+	}
+	if !strings.Contains(exposition, `messaging_kafka_consumer_lag{messaging_destination_name="t",messaging_destination_partition_id="0"} 2`) {
+		t.Errorf("lag gauge not exported per partition:\n%s", exposition)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	h := NewHealth(50 * time.Millisecond)
+	if ok, _ := h.Ready(); ok {
+		t.Error("ready before joining a generation")
+	}
+	h.SetMembership(true, []string{"t/0"})
+	if ok, why := h.Ready(); !ok {
+		t.Errorf("not ready after joining: %s", why)
+	}
+	h.InFlight(1)
+	deadline := time.Now().Add(5 * time.Second)
+	for ok, _ := h.Ready(); ok; ok, _ = h.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("never turned unready with a batch in flight and no progress")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a clock-driven condition
+	}
+	h.Progress()
+	if ok, why := h.Ready(); !ok {
+		t.Errorf("still unready after progress: %s", why)
+	}
+	h.InFlight(-1)
+	var nilHealth *Health
+	nilHealth.Progress()
+	if ok, _ := nilHealth.Ready(); !ok {
+		t.Error("a nil Health must report ready")
+	}
+}
