@@ -27,8 +27,9 @@ test: ## unit and in-process integration tests, with the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 .PHONY: e2e
-e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and stops both)
+e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and stops both), then SASL_SSL
 	bash scripts/e2e.sh
+	bash scripts/e2e-sec.sh
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
