@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/firehose-worker/firehose-worker/internal/delivery"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
 
@@ -124,6 +125,7 @@ func (f *Factory) Firehose(ctx context.Context, key Key, sourceID string) (*fire
 		// Our delivery loop owns retries: the SDK's retryer would resend a
 		// whole batch, including records that already succeeded.
 		o.Retryer = aws.NopRetryer{}
+		o.Protocol = delivery.NewWireProtocol()
 	})
 	f.clients[key] = c
 	return c, nil

@@ -101,6 +101,8 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 	m.BatchRecords.Record(ctx, int64(len(b.Records)), s.attrs)
 	m.BatchBytes.Record(ctx, int64(b.Bytes), s.attrs)
 
+	ctx, release := withBody(ctx)
+	defer release()
 	pending := b.Records
 	in := &firehose.PutRecordBatchInput{DeliveryStreamName: s.name}
 	wire := make([]types.Record, len(pending))

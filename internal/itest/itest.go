@@ -226,14 +226,15 @@ func (f *Firehose) Await(t testing.TB, timeout time.Duration, what string, cond 
 }
 
 // Client returns an SDK Firehose client for the endpoint with retries off,
-// as the worker configures its own.
-func (f *Firehose) Client() *firehose.Client {
+// as the worker configures its own; optFns adjust it further (the worker's
+// wire protocol, for one).
+func (f *Firehose) Client(optFns ...func(*firehose.Options)) *firehose.Client {
 	return firehose.New(firehose.Options{
 		Region:       "us-west-2",
 		BaseEndpoint: aws.String(f.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 		Retryer:      aws.NopRetryer{},
-	})
+	}, optFns...)
 }
 
 // Env returns the environment that points a worker subprocess at f.

@@ -1,0 +1,213 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+	"github.com/segmentio/encoding/json"
+)
+
+// WireProtocol is the SDK's awsJson1.1 protocol for Firehose with a lean path
+// for PutRecordBatch, the one call the worker makes per batch. The SDK's
+// generic serializer grows its buffer while base64-encoding 500 records, and
+// its deserializer allocates a string per record ID we never read. Here the
+// request body is sized exactly and written in one pass into a buffer reused
+// from batch to batch, and the answer is read for error codes only. The
+// SDK keeps everything else: endpoint resolution, credentials, signing
+// (including the payload hash), the HTTP client, and every other operation.
+//
+// Install it with firehose.Options.Protocol = delivery.NewWireProtocol().
+type WireProtocol struct {
+	smithyhttp.ClientProtocol // the SDK's own, for everything else
+}
+
+// NewWireProtocol returns the protocol.
+func NewWireProtocol() *WireProtocol {
+	return &WireProtocol{ClientProtocol: awsjson.New11(schemas.Firehose_20150804)}
+}
+
+// bodyBuffer holds a request body between calls. Deliver keeps one per batch
+// in its context; SerializeRequest writes into it.
+type bodyBuffer struct {
+	b []byte
+	r *guardedReader
+}
+
+type bodyKey struct{}
+
+var bodyPool = sync.Pool{New: func() any { return &bodyBuffer{} }}
+
+// withBody gives calls made with ctx a reusable body buffer. release must be
+// called once no call made with ctx is running.
+func withBody(ctx context.Context) (context.Context, func()) {
+	bb := bodyPool.Get().(*bodyBuffer)
+	return context.WithValue(ctx, bodyKey{}, bb), func() {
+		// The HTTP transport may still be reading the body of a call
+		// whose answer came early; detaching waits for that read and
+		// makes later ones fail, so the buffer is safe to reuse.
+		if bb.r != nil {
+			bb.r.detach()
+			bb.r = nil
+		}
+		if cap(bb.b) <= 8<<20 {
+			bodyPool.Put(bb)
+		}
+	}
+}
+
+// SerializeRequest writes PutRecordBatch requests itself and hands every
+// other operation to the SDK.
+func (p *WireProtocol) SerializeRequest(ctx context.Context, op *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {
+	input, ok := in.(*firehose.PutRecordBatchInput)
+	if !ok || op.ID().Name != "PutRecordBatch" {
+		return p.ClientProtocol.SerializeRequest(ctx, op, in, req)
+	}
+	req.Method = http.MethodPost
+	if len(req.URL.Path) == 0 {
+		req.URL.Path = "/"
+	}
+	req.Header.Set("X-Amz-Target", "Firehose_20150804.PutRecordBatch")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+
+	bb, _ := ctx.Value(bodyKey{}).(*bodyBuffer)
+	if bb == nil {
+		bb = &bodyBuffer{}
+	}
+	if bb.r != nil {
+		bb.r.detach() // an earlier attempt of the same batch
+	}
+	bb.b = AppendPutRecordBatchBody(bb.b[:0], input)
+	bb.r = &guardedReader{r: bytes.NewReader(bb.b)}
+	sreq, err := req.SetStream(bb.r)
+	if err != nil {
+		return fmt.Errorf("set stream: %w", err)
+	}
+	*req = *sreq
+	return nil
+}
+
+// AppendPutRecordBatchBody appends the JSON body of in, as the SDK would
+// write it, to dst.
+func AppendPutRecordBatchBody(dst []byte, in *firehose.PutRecordBatchInput) []byte {
+	size := 64
+	if in.DeliveryStreamName != nil {
+		size += len(*in.DeliveryStreamName)
+	}
+	for _, r := range in.Records {
+		size += 12 + base64.StdEncoding.EncodedLen(len(r.Data))
+	}
+	if cap(dst)-len(dst) < size {
+		dst = append(make([]byte, 0, len(dst)+size), dst...)
+	}
+	dst = append(dst, '{')
+	if in.DeliveryStreamName != nil {
+		dst = append(dst, `"DeliveryStreamName":`...)
+		dst, _ = json.Append(dst, *in.DeliveryStreamName, 0)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"Records":[`...)
+	for i, r := range in.Records {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"Data":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, r.Data)
+		dst = append(dst, `"}`...)
+	}
+	return append(dst, "]}"...)
+}
+
+// wireOutput is the part of a PutRecordBatch answer the worker reads.
+type wireOutput struct {
+	Encrypted        *bool  `json:"Encrypted"`
+	FailedPutCount   *int32 `json:"FailedPutCount"`
+	RequestResponses []struct {
+		ErrorCode    *string `json:"ErrorCode"`
+		ErrorMessage *string `json:"ErrorMessage"`
+	} `json:"RequestResponses"`
+}
+
+var answerPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// DeserializeResponse reads successful PutRecordBatch answers itself and
+// hands errors and every other operation to the SDK. Record IDs are not
+// read: the worker has no use for them.
+func (p *WireProtocol) DeserializeResponse(ctx context.Context, op *smithy.OperationSchema, reg *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
+	output, ok := out.(*firehose.PutRecordBatchOutput)
+	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return p.ClientProtocol.DeserializeResponse(ctx, op, reg, resp, out)
+	}
+	buf := answerPool.Get().(*bytes.Buffer)
+	defer answerPool.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return &smithy.DeserializationError{Err: fmt.Errorf("reading the PutRecordBatch answer: %w", err)}
+	}
+	var w wireOutput
+	if _, err := json.Parse(buf.Bytes(), &w, json.DontMatchCaseInsensitiveStructFields); err != nil {
+		return &smithy.DeserializationError{Err: fmt.Errorf("decoding the PutRecordBatch answer: %w", err)}
+	}
+	output.Encrypted = w.Encrypted
+	output.FailedPutCount = w.FailedPutCount
+	output.RequestResponses = make([]types.PutRecordBatchResponseEntry, len(w.RequestResponses))
+	for i, rr := range w.RequestResponses {
+		output.RequestResponses[i].ErrorCode = rr.ErrorCode
+		output.RequestResponses[i].ErrorMessage = rr.ErrorMessage
+	}
+	return nil
+}
+
+// guardedReader is a request body that can be cut off from the HTTP
+// transport once the call is over.
+type guardedReader struct {
+	mu       sync.Mutex
+	r        *bytes.Reader
+	detached bool
+}
+
+var errDetached = errors.New("request body reused after its call ended")
+
+func (g *guardedReader) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.detached {
+		return 0, errDetached
+	}
+	return g.r.Read(p)
+}
+
+func (g *guardedReader) Seek(off int64, whence int) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.detached {
+		return 0, errDetached
+	}
+	return g.r.Seek(off, whence)
+}
+
+// Len lets the HTTP stack set Content-Length without reading.
+func (g *guardedReader) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.r.Len()
+}
+
+func (g *guardedReader) detach() {
+	g.mu.Lock()
+	g.detached = true
+	g.mu.Unlock()
+}
+
+var _ io.ReadSeeker = (*guardedReader)(nil)
