@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,16 +18,9 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "config.yaml", "path to the YAML configuration")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%s\n", *path, indent(err.Error()))
-		return 1
+	cfg, _, code := loadConfig("run", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	log := newLogger(cfg.Log, stderr)
 	if err := runWorker(ctx, cfg, log, workerHooks{}); err != nil {
