@@ -22,6 +22,12 @@ const (
 	RoutingFirstMatch = "first_match"
 )
 
+// What to do with records a stream refuses for lack of access.
+const (
+	AccessWait       = "wait"
+	AccessDeadLetter = "dead_letter"
+)
+
 // Start offsets for partitions that have no committed offset yet.
 const (
 	StartEarliest = "earliest"
@@ -116,9 +122,15 @@ type Delivery struct {
 	// AdaptiveConcurrency moves each stream's concurrency between 1 and
 	// MaxInFlight: up while calls go through, halved on throttling or a
 	// latency spike, so it settles just under the stream's quota.
-	AdaptiveConcurrency bool     `yaml:"adaptive_concurrency"`
-	RequestTimeout      Duration `yaml:"request_timeout"`
-	Backoff             Backoff  `yaml:"backoff"`
+	AdaptiveConcurrency bool `yaml:"adaptive_concurrency"`
+	// OnAccessDenied is what happens to the records of a stream the worker
+	// may not write to (the role cannot be assumed, the stream denies
+	// access): "wait" keeps them, retried with backoff, so only that
+	// source's partitions stop while the others flow; "dead_letter" sends
+	// them to kafka.dlq_topic.
+	OnAccessDenied string   `yaml:"on_access_denied"`
+	RequestTimeout Duration `yaml:"request_timeout"`
+	Backoff        Backoff  `yaml:"backoff"`
 }
 
 // Backoff is the exponential backoff between attempts of one batch.
@@ -179,6 +191,7 @@ func Default() Config {
 		Delivery: Delivery{
 			MaxInFlight:         16,
 			AdaptiveConcurrency: true,
+			OnAccessDenied:      AccessWait,
 			RequestTimeout:      Duration(30 * time.Second),
 			Backoff: Backoff{
 				Initial:    Duration(100 * time.Millisecond),

@@ -18,6 +18,15 @@ func (c *Config) Validate() error {
 	v.sources(c.Sources)
 	v.batch(&c.Batch)
 	v.delivery(&c.Delivery)
+	switch c.Delivery.OnAccessDenied {
+	case AccessWait:
+	case AccessDeadLetter:
+		if c.Kafka.DLQTopic == "" {
+			v.add("delivery.on_access_denied", "dead_letter needs kafka.dlq_topic")
+		}
+	default:
+		v.add("delivery.on_access_denied", "must be %s or %s, got %q", AccessWait, AccessDeadLetter, c.Delivery.OnAccessDenied)
+	}
 	if c.Delivery.Backoff.MaxElapsed > 0 && c.Kafka.DLQTopic == "" {
 		v.add("delivery.backoff.max_elapsed", "giving up on a batch needs kafka.dlq_topic to put it in; without one, leave it 0 so nothing is dropped")
 	}

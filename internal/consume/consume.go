@@ -68,8 +68,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	FetchMaxWait    time.Duration
 	FetchMaxBytes   int
-	// OnFinish is given to every partition tracker; see checkpoint.NewTracker.
-	OnFinish func(m *checkpoint.Message)
+	// OnFinish is given to the tracker of each partition of topic; see
+	// checkpoint.NewTracker.
+	OnFinish func(topic string) func(m *checkpoint.Message)
 	// Transport reaches the brokers for offset look-ups (lag); nil is plain TCP.
 	Transport kafka.RoundTripper
 	// LagInterval is how often high watermarks are read to compute lag.
@@ -178,7 +179,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	now := map[string]bool{}
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
-			cl := &Claim{Topic: topic, Partition: p.ID, Tracker: checkpoint.NewTracker(c.opts.OnFinish), lastCommitted: -1}
+			cl := &Claim{Topic: topic, Partition: p.ID, Tracker: checkpoint.NewTracker(c.opts.OnFinish(topic)), lastCommitted: -1}
 			claims = append(claims, cl)
 			now[cl.String()] = true
 		}

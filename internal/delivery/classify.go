@@ -25,6 +25,12 @@ const (
 	// sent, or the answer could not be read). Retry after a backoff, knowing
 	// that the records may now be delivered twice.
 	Unknown
+	// Denied: the worker may not write to the stream (the role cannot be
+	// assumed, access is denied, the credentials are refused). An operator
+	// usually fixes this without touching the data, so by default the
+	// records wait; Options.DeadLetterDenied sends them to the dead-letter
+	// topic instead.
+	Denied
 	// Permanent: retrying the same records cannot succeed (the stream does not
 	// exist, access is denied, the record is invalid). Dead-letter when a
 	// dead-letter topic is set; otherwise retry slowly so nothing is lost.
@@ -39,6 +45,8 @@ func (c Class) String() string {
 		return "transient"
 	case Unknown:
 		return "unknown"
+	case Denied:
+		return "denied"
 	default:
 		return "permanent"
 	}
@@ -52,11 +60,16 @@ var permanentCodes = map[string]bool{
 	"InvalidArgumentException":    true,
 	"InvalidKMSResourceException": true,
 	"InvalidSourceException":      true,
+	"ValidationException":         true,
+}
+
+var deniedCodes = map[string]bool{
 	"AccessDeniedException":       true,
 	"AccessDenied":                true,
 	"UnrecognizedClientException": true,
 	"InvalidSignatureException":   true,
-	"ValidationException":         true,
+	"InvalidClientTokenId":        true,
+	"SignatureDoesNotMatch":       true,
 }
 
 var throttleCodes = map[string]bool{
@@ -74,6 +87,8 @@ func ClassifyCode(code string) Class {
 	switch {
 	case throttleCodes[code]:
 		return Throttled
+	case deniedCodes[code]:
+		return Denied
 	case permanentCodes[code], strings.HasPrefix(code, "KMS."):
 		return Permanent
 	default:
@@ -86,8 +101,8 @@ func ClassifyCode(code string) Class {
 func Classify(err error) (Class, string) {
 	if isCredentialError(err) {
 		// The role could not be assumed or keys are missing: nothing was
-		// sent. Waiting keeps the data; the source's lag shows the problem.
-		return Transient, "CredentialsUnavailable"
+		// sent.
+		return Denied, "CredentialsUnavailable"
 	}
 	if _, ok := errors.AsType[*types.ServiceUnavailableException](err); ok {
 		return Throttled, "ServiceUnavailableException"
@@ -109,7 +124,7 @@ func Classify(err error) (Class, string) {
 			return Transient, code
 		}
 		if re, ok := errors.AsType[*smithyhttp.ResponseError](err); ok && re.HTTPStatusCode() == 403 {
-			return Permanent, code
+			return Denied, code
 		}
 		return Transient, code
 	}
@@ -118,7 +133,7 @@ func Classify(err error) (Class, string) {
 		case re.HTTPStatusCode() == 429:
 			return Throttled, "HTTP429"
 		case re.HTTPStatusCode() == 403:
-			return Permanent, "HTTP403"
+			return Denied, "HTTP403"
 		}
 		return Transient, "HTTP" + strconv.Itoa(re.HTTPStatusCode())
 	}

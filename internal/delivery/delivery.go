@@ -58,6 +58,9 @@ type Options struct {
 	Tracer trace.Tracer
 	// Limiter bounds concurrent calls to the stream; nil leaves them unbounded.
 	Limiter *Limiter
+	// DeadLetterDenied sends records the worker may not write (Denied) to
+	// Reject; otherwise they wait, retried with backoff.
+	DeadLetterDenied bool
 }
 
 // Stream delivers batches to one delivery stream. Deliver may be called from
@@ -113,6 +116,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			in.Records[i].Data = r.Data
 		}
 		out, class, code, err := s.put(ctx, in, pending, attempt)
+		class = s.decide(class)
 		var retry []batch.Record
 		var reason string
 		switch {
@@ -129,6 +133,9 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			case Permanent:
 				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err,
 					"note", "Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost")
+			case Denied:
+				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err,
+					"note", "the worker may not write to this stream; its records wait (delivery.on_access_denied: wait)")
 			default:
 				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err)
 			}
@@ -204,6 +211,14 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 	return out, 0, "", nil
 }
 
+// decide turns Denied into Permanent when denied records are dead-lettered.
+func (s *Stream) decide(c Class) Class {
+	if c == Denied && s.opts.DeadLetterDenied && s.opts.Reject != nil {
+		return Permanent
+	}
+	return c
+}
+
 // signal reads a call's outcome as a congestion signal.
 func signal(out *firehose.PutRecordBatchOutput, err error) Signal {
 	if err != nil {
@@ -249,7 +264,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		}
 		code := *rr.ErrorCode
 		telemetry.Add(ctx, m.RecordsFailed, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(code))
-		class := ClassifyCode(code)
+		class := s.decide(ClassifyCode(code))
 		if class == Throttled {
 			throttled++
 		}

@@ -259,14 +259,14 @@ func TestClassify(t *testing.T) {
 		{&types.InvalidArgumentException{}, Permanent, "InvalidArgumentException"},
 		{&types.InvalidKMSResourceException{}, Permanent, "InvalidKMSResourceException"},
 		{&smithy.GenericAPIError{Code: "ValidationException"}, Permanent, "ValidationException"},
-		{&smithy.GenericAPIError{Code: "AccessDeniedException"}, Permanent, "AccessDeniedException"},
+		{&smithy.GenericAPIError{Code: "AccessDeniedException"}, Denied, "AccessDeniedException"},
 		{&smithy.GenericAPIError{Code: "InternalFailure", Fault: smithy.FaultServer}, Transient, "InternalFailure"},
 		{&smithy.GenericAPIError{Code: "ThrottlingException"}, Throttled, "ThrottlingException"},
 		{&smithy.GenericAPIError{Code: "ExpiredTokenException"}, Transient, "ExpiredTokenException"},
 		{&smithy.DeserializationError{Err: errors.New("x")}, Unknown, "UnreadableResponse"},
 		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), Unknown, "Timeout"},
 		{&smithy.OperationError{Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, Transient, "ConnectFailed"},
-		{&smithy.OperationError{Err: errors.New("failed to refresh cached credentials, operation error STS: AssumeRole, AccessDenied")}, Transient, "CredentialsUnavailable"},
+		{&smithy.OperationError{Err: errors.New("failed to refresh cached credentials, operation error STS: AssumeRole, AccessDenied")}, Denied, "CredentialsUnavailable"},
 		{&smithy.OperationError{Err: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}, Unknown, "ConnectionLost"},
 	}
 	for _, tt := range tests {
@@ -277,5 +277,36 @@ func TestClassify(t *testing.T) {
 	}
 	if ClassifyCode("KMS.DisabledException") != Permanent || ClassifyCode("ServiceUnavailableException") != Throttled || ClassifyCode("InternalFailure") != Transient {
 		t.Error("ClassifyCode misclassifies record error codes")
+	}
+}
+
+func TestDeniedWaitsUnlessConfiguredToDeadLetter(t *testing.T) {
+	t.Parallel()
+	for _, deadLetter := range []bool{false, true} {
+		c := &fakeClient{t: t}
+		c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+			if attempt < 3 {
+				return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}
+			}
+			return ok(len(data)), nil
+		}
+		var rejected int
+		reject := func(_ context.Context, _ string, recs []Rejected) {
+			rejected += len(recs)
+			for _, r := range recs {
+				r.Record.Part.Done()
+			}
+		}
+		s := NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Reject: reject, DeadLetterDenied: deadLetter})
+		recs, _ := records(2)
+		if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case deadLetter && (rejected != 2 || len(c.calls) != 1):
+			t.Errorf("dead_letter: %d rejected after %d calls, want 2 after 1", rejected, len(c.calls))
+		case !deadLetter && (rejected != 0 || len(c.calls) != 4):
+			t.Errorf("wait: %d rejected after %d calls, want 0 after 4 (waited for access)", rejected, len(c.calls))
+		}
 	}
 }

@@ -65,7 +65,6 @@ type Pipeline struct {
 
 	topics map[string]*source
 	dests  []*dest
-	mem    *semaphore.Weighted
 	dlq    *deadletter.Writer
 
 	// sendCtx outlives the consumer's contexts so revoked partitions and
@@ -84,6 +83,11 @@ type source struct {
 	table *route.Table
 	dests []*dest // indexed like table.Streams()
 	pool  sync.Pool
+	// mem is the source's share of the memory cap. Shares are separate so
+	// a source whose streams are stuck (a refused role, a denied stream)
+	// fills only its own and the other sources keep flowing.
+	mem     *semaphore.Weighted
+	memSize int64
 }
 
 // scratch is per-goroutine decode state, pooled per source.
@@ -122,7 +126,6 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		metrics:  deps.Metrics,
 		deps:     deps,
 		topics:   map[string]*source{},
-		mem:      semaphore.NewWeighted(int64(cfg.Memory.MaxBufferedBytes)),
 		dlqSlots: make(chan struct{}, 256),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
@@ -156,7 +159,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		for i, m := range sc.MappedStreams {
 			rows[i] = route.Row{Event: m.Event, Stream: m.Stream}
 		}
-		src := &source{cfg: sc, table: route.New(rows, sc.Routing == config.RoutingFirstMatch)}
+		share := max(int64(cfg.Memory.MaxBufferedBytes)/int64(len(cfg.Sources)), 2*config.MaxRecordBytes)
+		src := &source{cfg: sc, table: route.New(rows, sc.Routing == config.RoutingFirstMatch), mem: semaphore.NewWeighted(share), memSize: share}
 		src.pool.New = func() any { return &scratch{ids: make([]int, 0, 8)} }
 		aggregate := map[string]bool{}
 		for _, m := range sc.MappedStreams {
@@ -193,6 +197,7 @@ func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecor
 	}
 	if p.dlq != nil {
 		opts.Reject = p.rejectToDLQ
+		opts.DeadLetterDenied = p.cfg.Delivery.OnAccessDenied == config.AccessDeadLetter
 	}
 	d.stream = delivery.NewStream(opts)
 	d.acc = batch.New(batch.Limits{
@@ -243,7 +248,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		ShutdownTimeout:   p.cfg.ShutdownTimeout.D(),
 		FetchMaxWait:      k.FetchMaxWait.D(),
 		FetchMaxBytes:     int(k.FetchMaxBytes),
-		OnFinish:          p.release,
+		OnFinish:          p.releaser,
 		Transport:         p.deps.Transport,
 		Logger:            p.log,
 		Metrics:           p.metrics,
@@ -262,22 +267,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-// reserve takes n bytes from the memory cap, waiting while it is reached. A
-// single message larger than the whole cap takes the whole cap, so it waits
-// for everything else to finish instead of waiting forever.
-func (p *Pipeline) reserve(ctx context.Context, n int) (int64, error) {
-	size := min(int64(n), int64(p.cfg.Memory.MaxBufferedBytes))
-	if err := p.mem.Acquire(ctx, size); err != nil {
+// reserve takes n bytes from src's share of the memory cap, waiting while it
+// is used up. A single message larger than the whole share takes the whole
+// share, so it waits for the rest to finish instead of waiting forever.
+func (p *Pipeline) reserve(ctx context.Context, src *source, n int) (int64, error) {
+	size := min(int64(n), src.memSize)
+	if err := src.mem.Acquire(ctx, size); err != nil {
 		return 0, err
 	}
 	p.metrics.InFlightBytes.Add(ctx, size)
 	return size, nil
 }
 
+// releaser returns the function that finishes the messages of topic.
+func (p *Pipeline) releaser(topic string) func(*checkpoint.Message) {
+	src := p.topics[topic]
+	return func(m *checkpoint.Message) { p.release(src, m) }
+}
+
 // release is called once per finished message.
-func (p *Pipeline) release(m *checkpoint.Message) {
+func (p *Pipeline) release(src *source, m *checkpoint.Message) {
 	if n := m.Bytes(); n > 0 {
-		p.mem.Release(n)
+		src.mem.Release(n)
 		p.metrics.InFlightBytes.Add(context.Background(), -n)
 	}
 	if ts := m.Time(); !ts.IsZero() {
@@ -320,7 +331,7 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		detail := fmt.Sprintf("the record is %d bytes; Firehose takes at most %d", len(rec), config.MaxRecordBytes)
 		return p.undeliverable(ctx, cl, src, m, segment.ReasonRecordTooLarge, detail, src.table.Streams()[s.ids[0]])
 	}
-	size, err := p.reserve(ctx, len(rec)+len(m.Value))
+	size, err := p.reserve(ctx, src, len(rec)+len(m.Value))
 	if err != nil {
 		return err
 	}
@@ -363,7 +374,7 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 		p.stats.dropped.Add(1)
 		return nil
 	}
-	size, err := p.reserve(ctx, len(m.Value))
+	size, err := p.reserve(ctx, src, len(m.Value))
 	if err != nil {
 		return err
 	}
