@@ -166,12 +166,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
+// isTemporary reports group errors that are part of normal membership
+// changes: kafka-go's Temporary list misses the rebalance codes.
 func isTemporary(err error) bool {
 	var ke kafka.Error
-	if errors.As(err, &ke) {
-		return ke.Temporary()
+	if !errors.As(err, &ke) {
+		return false
 	}
-	return false
+	switch ke {
+	case kafka.RebalanceInProgress, kafka.IllegalGeneration, kafka.UnknownMemberId,
+		kafka.NotCoordinatorForGroup, kafka.GroupCoordinatorNotAvailable, kafka.GroupLoadInProgress:
+		return true
+	}
+	return ke.Temporary()
 }
 
 func (c *Consumer) startGeneration(gen *kafka.Generation) {
