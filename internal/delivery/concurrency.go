@@ -25,6 +25,7 @@ type Limiter struct {
 	lastCut  time.Time
 	rtt      float64 // EWMA of call latency in seconds, 0 until measured
 	now      func() time.Time
+	pace     pacer
 }
 
 // Signal is what a finished call says about congestion.
@@ -77,14 +78,15 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 	}
 }
 
-// Release frees the slot taken by Acquire and feeds the call's outcome and
-// latency to the controller.
-func (l *Limiter) Release(sig Signal, latency time.Duration) {
+// Release frees the slot taken by Acquire and feeds the call's outcome,
+// latency and accepted records to the controller.
+func (l *Limiter) Release(sig Signal, latency time.Duration, accepted int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight--
 	if l.adaptive {
-		l.adjust(sig, latency.Seconds())
+		cut := l.adjust(sig, latency.Seconds())
+		l.account(sig, accepted, cut)
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})
@@ -94,7 +96,9 @@ func (l *Limiter) Release(sig Signal, latency time.Duration) {
 // count as a sign of congestion.
 const latencyFactor = 2.5
 
-func (l *Limiter) adjust(sig Signal, rtt float64) {
+// adjust moves the concurrency limit and reports whether this call was
+// taken as a new congestion signal (at most one per round trip).
+func (l *Limiter) adjust(sig Signal, rtt float64) bool {
 	now := l.now()
 	slow := l.rtt > 0 && rtt > latencyFactor*l.rtt && sig == Clean
 	if sig == Clean && !slow {
@@ -108,11 +112,13 @@ func (l *Limiter) adjust(sig Signal, rtt float64) {
 	case sig == Congested || slow:
 		window := time.Duration(max(l.rtt, 0.05) * float64(time.Second))
 		if now.Sub(l.lastCut) < window {
-			return
+			return false
 		}
 		l.lastCut = now
 		l.limit = max(l.min, l.limit/2)
+		return sig == Congested
 	case sig == Clean:
 		l.limit = min(l.max, l.limit+1/l.limit)
 	}
+	return false
 }

@@ -45,7 +45,7 @@ func drive(l *Limiter, q *quotaSim, rounds int) (throttled float64, avgLimit flo
 		}
 		now = now.Add(100 * time.Millisecond)
 		for _, s := range sigs {
-			l.Release(s, 100*time.Millisecond)
+			l.Release(s, 100*time.Millisecond, 0)
 			if r >= rounds/2 {
 				calls++
 				if s == Congested {
@@ -103,7 +103,7 @@ func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
 		_ = l.Acquire(context.Background())
 	}
 	for range 16 {
-		l.Release(Congested, 50*time.Millisecond)
+		l.Release(Congested, 50*time.Millisecond, 0)
 	}
 	if got := l.Limit(); got != 8 {
 		t.Errorf("16 throttles in one round trip cut the limit to %d, want one halving to 8", got)
@@ -117,12 +117,12 @@ func TestLimiterLatencyRiseCounts(t *testing.T) {
 	l.now = func() time.Time { return now }
 	for range 50 {
 		_ = l.Acquire(context.Background())
-		l.Release(Clean, 100*time.Millisecond)
+		l.Release(Clean, 100*time.Millisecond, 0)
 	}
 	before := l.Limit()
 	now = now.Add(time.Second)
 	_ = l.Acquire(context.Background())
-	l.Release(Clean, time.Second) // ten times the usual latency
+	l.Release(Clean, time.Second, 0) // ten times the usual latency
 	if got := l.Limit(); got >= before {
 		t.Errorf("limit %d after a latency spike, want below %d", got, before)
 	}
@@ -140,11 +140,76 @@ func TestFixedLimiterBlocksAtItsBound(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- l.Acquire(context.Background()) }()
-	l.Release(Congested, time.Millisecond)
+	l.Release(Congested, time.Millisecond, 0)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if l.Limit() != 2 {
 		t.Errorf("a fixed limiter moved to %d", l.Limit())
+	}
+}
+
+// TestPacingConvergesToARecordQuota simulates, with a fake clock, a stream
+// whose quota is records per second and which, like Firehose, answers at once
+// and fails the records over the quota one by one. Latency says nothing here,
+// so only pacing can keep the offered rate near the quota.
+func TestPacingConvergesToARecordQuota(t *testing.T) {
+	t.Parallel()
+	for _, quota := range []float64{2000, 10000, 40000} {
+		l := NewLimiter(true, 2, 16)
+		now := time.Unix(1000, 0)
+		l.now = func() time.Time { return now }
+		bucket, filled := quota, now
+		const batch, rtt = 500, 10 * time.Millisecond
+		var calls, throttled, accepted int
+		start := now.Add(20 * time.Second) // measure after convergence
+		for now.Before(start.Add(60 * time.Second)) {
+			l.mu.Lock()
+			wait := l.takeLocked(batch)
+			l.mu.Unlock()
+			if wait > 0 {
+				now = now.Add(wait)
+				continue
+			}
+			_ = l.Acquire(context.Background())
+			bucket = min(quota, bucket+now.Sub(filled).Seconds()*quota)
+			filled = now
+			ok := min(batch, int(bucket))
+			bucket -= float64(ok)
+			now = now.Add(rtt)
+			sig := Clean
+			if ok < batch {
+				sig = Congested
+			}
+			l.Release(sig, rtt, ok)
+			if now.After(start) {
+				calls++
+				accepted += ok
+				if sig == Congested {
+					throttled++
+				}
+			}
+		}
+		goodput := float64(accepted) / 60 / quota
+		share := float64(throttled) / float64(calls)
+		t.Logf("quota %.0f records/s: goodput %.1f%% of quota, %.1f%% of calls throttled, rate %.0f", quota, 100*goodput, 100*share, l.Rate())
+		if goodput < 0.9 || share > 0.10 {
+			t.Errorf("quota %.0f: goodput %.1f%%, throttled calls %.1f%%; want >= 90%% and <= 10%%", quota, 100*goodput, 100*share)
+		}
+	}
+}
+
+func TestUnthrottledStreamIsNeverPaced(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(true, 2, 16)
+	for range 100 {
+		_ = l.Acquire(context.Background())
+		l.Release(Clean, time.Millisecond, 500)
+	}
+	if l.Rate() != 0 {
+		t.Errorf("rate %.0f without any throttle, want unpaced", l.Rate())
+	}
+	if err := l.Pace(context.Background(), 500); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -179,6 +179,9 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 		defer span.End()
 	}
 	if l := s.opts.Limiter; l != nil {
+		if err := l.Pace(ctx, len(in.Records)); err != nil {
+			return nil, Transient, "Canceled", err
+		}
 		if err := l.Acquire(ctx); err != nil {
 			return nil, Transient, "Canceled", err
 		}
@@ -186,7 +189,11 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 	start := time.Now()
 	out, err := s.opts.Client.PutRecordBatch(callCtx, in)
 	if l := s.opts.Limiter; l != nil {
-		l.Release(signal(out, err), time.Since(start))
+		accepted := 0
+		if err == nil {
+			accepted = len(in.Records) - int(aws.ToInt32(out.FailedPutCount))
+		}
+		l.Release(signal(out, err), time.Since(start), accepted)
 	}
 	if span := trace.SpanFromContext(callCtx); span.IsRecording() {
 		endSpan(span, out, err)

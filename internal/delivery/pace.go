@@ -1,0 +1,105 @@
+package delivery
+
+import (
+	"context"
+	"time"
+)
+
+// Firehose answers a stream that is over its quota at once, with the records
+// failed one by one, so a call's latency says nothing about the quota and a
+// bound on concurrency alone does not bound the rate: one call at a time can
+// offer many times the quota. The limiter therefore also paces records with a
+// token bucket whose rate follows AIMD: unpaced until the first throttle, then
+// set to what the stream actually accepted over the last second, cut by a
+// quarter on each later throttle (once per round trip), and raised by 10% per
+// second while calls go through clean, whatever their number. It settles
+// just under the quota with few throttled calls.
+
+const (
+	minRate      = 10.0 // records per second; never pace slower
+	rateCut      = 0.75 // multiplicative decrease
+	rateGain     = 0.02 // additive increase per clean call, as a share of the rate
+	burstSeconds = 0.25 // the bucket holds this much of the rate
+	measureEvery = time.Second
+)
+
+// pacer is the rate half of a Limiter; its fields are guarded by Limiter.mu.
+type pacer struct {
+	rate     float64 // records per second; 0 until the first throttle
+	tokens   float64
+	filled   time.Time
+	winStart time.Time
+	winCount float64
+	measured float64 // accepted records per second over the last window
+	gained   time.Time
+}
+
+// Pace waits until n records may be sent, or ctx ends. Fixed limiters and
+// adaptive ones that have not been throttled yet never wait.
+func (l *Limiter) Pace(ctx context.Context, n int) error {
+	for {
+		l.mu.Lock()
+		wait := l.takeLocked(float64(n))
+		l.mu.Unlock()
+		if wait <= 0 {
+			return nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// takeLocked takes n tokens if it can and returns 0, or returns how long to
+// wait for them.
+func (l *Limiter) takeLocked(n float64) time.Duration {
+	p := &l.pace
+	if !l.adaptive || p.rate == 0 {
+		return 0
+	}
+	now := l.now()
+	capacity := max(p.rate*burstSeconds, n)
+	p.tokens = min(capacity, p.tokens+now.Sub(p.filled).Seconds()*p.rate)
+	p.filled = now
+	if p.tokens >= n {
+		p.tokens -= n
+		return 0
+	}
+	return time.Duration((n - p.tokens) / p.rate * float64(time.Second))
+}
+
+// account records a call's accepted records and adjusts the rate.
+func (l *Limiter) account(sig Signal, accepted int, cut bool) {
+	p := &l.pace
+	now := l.now()
+	if p.winStart.IsZero() {
+		p.winStart = now
+	}
+	p.winCount += float64(accepted)
+	if el := now.Sub(p.winStart); el >= measureEvery {
+		p.measured = p.winCount / el.Seconds()
+		p.winStart, p.winCount = now, 0
+	}
+	switch {
+	case sig == Congested && cut:
+		if p.rate == 0 {
+			// First throttle: start from what the stream took.
+			p.rate = max(p.measured, p.winCount/max(now.Sub(p.winStart).Seconds(), 0.001), minRate)
+			p.tokens, p.filled, p.gained = 0, now, now
+			return
+		}
+		p.rate = max(p.rate*rateCut, minRate)
+		p.gained = now
+	case sig == Clean && p.rate > 0:
+		dt := min(now.Sub(p.gained).Seconds(), 1)
+		p.rate += p.rate * rateGain * dt
+		p.gained = now
+	}
+}
+
+// Rate is the current pacing rate in records per second; 0 means unpaced.
+func (l *Limiter) Rate() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pace.rate
+}
