@@ -16,6 +16,11 @@
 #   E2E_REPORT_DIR=                  when set, one JSON report per test (events,
 #       records, duplicates, seconds) and every worker's log are written there
 #   FHW_E2E_RACE=0                   1 builds the worker with the race detector
+#   AWS_AUTH_EMULATOR_PORT=AWS_EMULATOR_PORT+1   where TestRefusedRole starts
+#       its own moto (IAM enforcement is server-wide, so it cannot share the
+#       other tests' emulator), passed as FHW_E2E_AWS_AUTH_PORT; the test
+#       stops it, and this script stops that port too on exit in case the
+#       test could not (killed, timed out)
 #
 # TestBrokerRestart restarts the broker on KAFKA_PORT; do not share that
 # broker with anything else while the tests run. moto keeps everything in
@@ -32,6 +37,8 @@ export AWS_BUCKET=${AWS_BUCKET:-firehose-worker-e2e}
 export FHW_E2E_KAFKA=127.0.0.1:$KAFKA_PORT
 export FHW_E2E_AWS=http://127.0.0.1:$AWS_EMULATOR_PORT
 export FHW_E2E_BUCKET=$AWS_BUCKET
+export AWS_AUTH_EMULATOR_PORT=${AWS_AUTH_EMULATOR_PORT:-$((AWS_EMULATOR_PORT + 1))}
+export FHW_E2E_AWS_AUTH_PORT=$AWS_AUTH_EMULATOR_PORT
 
 log() { echo "e2e: $*" >&2; }
 
@@ -42,6 +49,8 @@ stop_services() {
   log "stopping the services"
   "$SCRIPT_DIR/kafka.sh" stop || true
   "$SCRIPT_DIR/aws.sh" stop || true
+  # Normally stopped by its test already; quiet unless something was left.
+  AWS_EMULATOR_PORT=$AWS_AUTH_EMULATOR_PORT "$SCRIPT_DIR/aws.sh" stop | grep -v 'not running' || true
   exit "$rc"
 }
 trap stop_services EXIT

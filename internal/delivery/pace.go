@@ -10,17 +10,21 @@ import (
 // bound on concurrency alone does not bound the rate: one call at a time can
 // offer many times the quota. The limiter therefore also paces records with a
 // token bucket whose rate follows AIMD: unpaced until the first throttle, then
-// set to what the stream actually accepted over the last second, cut by a
-// quarter on each later throttle (once per round trip), and raised by 10% per
-// second while calls go through clean, whatever their number. It settles
-// just under the quota with few throttled calls.
+// set to what the stream actually accepted over the last second (at least
+// startRate, so throttles at start-up, before anything was accepted, do not
+// crawl), cut by a quarter on each later throttle (once per round trip), and
+// raised by 10% per second while calls go through clean, whatever their
+// number. It settles just under the quota with few throttled calls, and
+// after forgetAfter without a throttle it stops pacing until the next one.
 
 const (
-	minRate      = 10.0 // records per second; never pace slower
-	rateCut      = 0.75 // multiplicative decrease
-	rateGain     = 0.02 // additive increase per clean call, as a share of the rate
-	burstSeconds = 0.25 // the bucket holds this much of the rate
+	minRate      = 10.0   // records per second; never pace slower
+	startRate    = 1000.0 // the least a first throttle starts pacing at
+	rateCut      = 0.75   // multiplicative decrease
+	rateGain     = 0.10   // increase per second of clean calls, as a share of the rate
+	burstSeconds = 0.25   // the bucket holds this much of the rate
 	measureEvery = time.Second
+	forgetAfter  = 30 * time.Second
 )
 
 // pacer is the rate half of a Limiter; its fields are guarded by Limiter.mu.
@@ -32,6 +36,7 @@ type pacer struct {
 	winCount float64
 	measured float64 // accepted records per second over the last window
 	gained   time.Time
+	lastCut  time.Time
 }
 
 // Pace waits until n records may be sent, or ctx ends. Fixed limiters and
@@ -84,12 +89,14 @@ func (l *Limiter) account(sig Signal, accepted int, cut bool) {
 	case sig == Congested && cut:
 		if p.rate == 0 {
 			// First throttle: start from what the stream took.
-			p.rate = max(p.measured, p.winCount/max(now.Sub(p.winStart).Seconds(), 0.001), minRate)
-			p.tokens, p.filled, p.gained = 0, now, now
+			p.rate = max(p.measured, p.winCount/max(now.Sub(p.winStart).Seconds(), 0.001), startRate)
+			p.tokens, p.filled, p.gained, p.lastCut = 0, now, now, now
 			return
 		}
 		p.rate = max(p.rate*rateCut, minRate)
-		p.gained = now
+		p.gained, p.lastCut = now, now
+	case sig == Clean && p.rate > 0 && now.Sub(p.lastCut) > forgetAfter:
+		p.rate = 0
 	case sig == Clean && p.rate > 0:
 		dt := min(now.Sub(p.gained).Seconds(), 1)
 		p.rate += p.rate * rateGain * dt

@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 			key := destKey{awsclient.Key{Region: sc.Region, RoleARN: sc.RoleAddress, ExternalID: sc.ExternalID()}, name, aggregate[name]}
 			d, ok := shared[key]
 			if !ok {
-				d = p.newDest(name, aggregate[name], client, newBackOff)
+				d = p.newDest(name, aggregate[name], client, newBackOff, p.log.With("source", sc.ID, "region", sc.Region, "role", sc.RoleAddress))
 				shared[key] = d
 				p.dests = append(p.dests, d)
 			}
@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 	return p, nil
 }
 
-func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff) *dest {
+func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff, log *slog.Logger) *dest {
 	d := &dest{p: p}
 	opts := delivery.Options{
 		Limiter:        delivery.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, 2, p.cfg.Delivery.MaxInFlight),
@@ -193,7 +193,7 @@ func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecor
 		NewBackOff:     newBackOff,
 		RequestTimeout: p.cfg.Delivery.RequestTimeout.D(),
 		Metrics:        p.metrics,
-		Logger:         p.log,
+		Logger:         log,
 	}
 	if p.dlq != nil {
 		opts.Reject = p.rejectToDLQ
