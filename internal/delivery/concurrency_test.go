@@ -213,3 +213,46 @@ func TestUnthrottledStreamIsNeverPaced(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPacingRecoversQuicklyAfterAnOutage throttles every call for 30
+// simulated seconds, which cuts the rate to its floor, then restores the
+// quota: goodput must be back above 90% of it within 15 seconds.
+func TestPacingRecoversQuicklyAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	const quota = 10000.0
+	l := NewLimiter(true, 2, 16)
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	bucket, filled := quota, now
+	outageFrom, outageTo := now.Add(20*time.Second), now.Add(50*time.Second)
+	perSecond := map[int]int{}
+	for now.Before(outageTo.Add(30 * time.Second)) {
+		l.mu.Lock()
+		wait := l.takeLocked(500)
+		l.mu.Unlock()
+		if wait > 0 {
+			now = now.Add(wait)
+			continue
+		}
+		_ = l.Acquire(context.Background())
+		bucket = min(quota, bucket+now.Sub(filled).Seconds()*quota)
+		filled = now
+		ok := min(500, int(bucket))
+		if now.After(outageFrom) && now.Before(outageTo) {
+			ok = 0
+		}
+		bucket -= float64(ok)
+		now = now.Add(10 * time.Millisecond)
+		sig := Clean
+		if ok < 500 {
+			sig = Congested
+		}
+		l.Release(sig, 10*time.Millisecond, ok)
+		perSecond[int(now.Sub(outageTo).Seconds())] += ok
+	}
+	for s := 15; s < 30; s++ {
+		if got := float64(perSecond[s]) / quota; got < 0.9 {
+			t.Errorf("second %d after the outage: goodput %.0f%% of the quota", s, 100*got)
+		}
+	}
+}

@@ -14,12 +14,13 @@ import (
 // startRate, so throttles at start-up, before anything was accepted, do not
 // crawl), cut by a quarter on each later throttle (once per round trip), and
 // raised by 10% per second while calls go through clean, whatever their
-// number. It settles just under the quota with few throttled calls, and
+// number. Throttles while nothing at all is accepted (an outage) leave the
+// rate alone. It settles just under the quota with few throttled calls, and
 // after forgetAfter without a throttle it stops pacing until the next one.
 
 const (
 	minRate      = 10.0   // records per second; never pace slower
-	startRate    = 1000.0 // the least a first throttle starts pacing at
+	startRate    = 5000.0 // the least a first throttle starts pacing at: ~5 MiB/s of 1 KB events, Firehose's usual quota
 	rateCut      = 0.75   // multiplicative decrease
 	rateGain     = 0.10   // increase per second of clean calls, as a share of the rate
 	burstSeconds = 0.25   // the bucket holds this much of the rate
@@ -85,7 +86,12 @@ func (l *Limiter) account(sig Signal, accepted int, cut bool) {
 		p.measured = p.winCount / el.Seconds()
 		p.winStart, p.winCount = now, 0
 	}
+	// Throttles while nothing at all is accepted are an outage, not a rate
+	// that is a little too high: the backoff waits them out, and the rate
+	// stays where it was so delivery resumes at full speed afterwards.
+	outage := accepted == 0 && p.winCount == 0 && p.measured == 0
 	switch {
+	case sig == Congested && cut && outage && p.rate > 0:
 	case sig == Congested && cut:
 		if p.rate == 0 {
 			// First throttle: start from what the stream took.
