@@ -65,9 +65,14 @@ type Kafka struct {
 	// DrainTimeout bounds how long a revoked partition waits for its in-flight
 	// records before its acknowledged offset is committed and it is released.
 	// It must stay below RebalanceTimeout or the broker evicts the worker.
-	DrainTimeout  Duration `yaml:"drain_timeout"`
-	FetchMaxWait  Duration `yaml:"fetch_max_wait"`
-	FetchMaxBytes ByteSize `yaml:"fetch_max_bytes"`
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	FetchMaxWait Duration `yaml:"fetch_max_wait"`
+	// MaxPendingPerPartition bounds how far a partition reads ahead of its
+	// oldest unacknowledged message. A crashed worker's next owner reads
+	// that window again, so the bound is also the most a crash can
+	// duplicate per partition.
+	MaxPendingPerPartition int      `yaml:"max_pending_per_partition"`
+	FetchMaxBytes          ByteSize `yaml:"fetch_max_bytes"`
 	// TLS and SASL secure the consumer's and the dead-letter producer's
 	// connections alike; see security.go.
 	TLS  TLS  `yaml:"tls"`
@@ -172,16 +177,17 @@ type HTTP struct {
 func Default() Config {
 	return Config{
 		Kafka: Kafka{
-			GroupID:           "firehose-worker",
-			ClientID:          "firehose-worker",
-			StartOffset:       StartEarliest,
-			CommitInterval:    Duration(time.Second),
-			SessionTimeout:    Duration(30 * time.Second),
-			RebalanceTimeout:  Duration(30 * time.Second),
-			HeartbeatInterval: Duration(3 * time.Second),
-			DrainTimeout:      Duration(20 * time.Second),
-			FetchMaxWait:      Duration(250 * time.Millisecond),
-			FetchMaxBytes:     10 << 20,
+			GroupID:                "firehose-worker",
+			ClientID:               "firehose-worker",
+			StartOffset:            StartEarliest,
+			CommitInterval:         Duration(time.Second),
+			SessionTimeout:         Duration(30 * time.Second),
+			RebalanceTimeout:       Duration(30 * time.Second),
+			HeartbeatInterval:      Duration(3 * time.Second),
+			DrainTimeout:           Duration(20 * time.Second),
+			FetchMaxWait:           Duration(250 * time.Millisecond),
+			FetchMaxBytes:          10 << 20,
+			MaxPendingPerPartition: 2000,
 		},
 		Batch: Batch{
 			MaxRecords: MaxRecordsPerBatch,

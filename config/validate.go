@@ -92,6 +92,9 @@ func (v *validator) kafka(k *Kafka) {
 	if k.HeartbeatInterval >= k.SessionTimeout && k.SessionTimeout > 0 {
 		v.add("kafka.heartbeat_interval", "must be shorter than kafka.session_timeout (%s)", k.SessionTimeout)
 	}
+	if k.MaxPendingPerPartition < 1 {
+		v.add("kafka.max_pending_per_partition", "must be at least 1, got %d", k.MaxPendingPerPartition)
+	}
 	if k.FetchMaxBytes < 1<<20 {
 		v.add("kafka.fetch_max_bytes", "must be at least 1MiB so the largest Kafka message fits")
 	}

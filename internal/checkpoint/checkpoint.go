@@ -26,6 +26,8 @@ type Tracker struct {
 	head    int
 	next    int64 // offset after the newest tracked message; -1 before any
 	drained chan struct{}
+	below   chan struct{} // closed when pending drops under belowN
+	belowN  int
 }
 
 type entry struct {
@@ -106,6 +108,10 @@ func (t *Tracker) finish(offset int64) {
 	for t.head < len(t.entries) && t.entries[t.head].done {
 		t.head++
 	}
+	if t.below != nil && len(t.entries)-t.head < t.belowN {
+		close(t.below)
+		t.below = nil
+	}
 	if t.head == len(t.entries) {
 		t.entries = t.entries[:0]
 		t.head = 0
@@ -135,6 +141,30 @@ func (t *Tracker) Pending() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.entries) - t.head
+}
+
+// WaitPendingBelow blocks while n or more messages are unfinished, or until
+// ctx ends. It bounds how far a partition reads ahead of its oldest
+// unfinished message, and with it what a crash can make the next owner read
+// again. One goroutine at a time may wait.
+func (t *Tracker) WaitPendingBelow(ctx context.Context, n int) error {
+	t.mu.Lock()
+	if len(t.entries)-t.head < n {
+		t.mu.Unlock()
+		return nil
+	}
+	if t.below == nil {
+		t.below = make(chan struct{})
+	}
+	t.belowN = n
+	ch := t.below
+	t.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // WaitDrained blocks until every tracked message has finished or ctx ends.

@@ -151,3 +151,24 @@ func TestWaitDrained(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestWaitPendingBelow(t *testing.T) {
+	t.Parallel()
+	tr := NewTracker(nil)
+	a := tr.Track(0, 1, 0)
+	tr.Track(1, 1, 0)
+	if err := tr.WaitPendingBelow(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := tr.WaitPendingBelow(ctx, 2); err == nil {
+		t.Fatal("returned with 2 pending and a bound of 2")
+	}
+	done := make(chan error)
+	go func() { done <- tr.WaitPendingBelow(context.Background(), 2) }()
+	a.Done()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -68,6 +68,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	FetchMaxWait    time.Duration
 	FetchMaxBytes   int
+	// MaxPending bounds the unfinished messages of a partition: fetching
+	// waits at the bound. 0 means no bound.
+	MaxPending int
 	// OnFinish is given to the tracker of each partition of topic; see
 	// checkpoint.NewTracker.
 	OnFinish func(topic string) func(m *checkpoint.Message)
@@ -279,6 +282,11 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 		telemetry.Add(ctx, consumed, 1, telemetry.AttrTopic.String(cl.Topic))
 		if err := c.h.Handle(ctx, cl, &m); err != nil {
 			break
+		}
+		if c.opts.MaxPending > 0 {
+			if err := cl.Tracker.WaitPendingBelow(ctx, c.opts.MaxPending); err != nil {
+				break
+			}
 		}
 	}
 	c.drain(cl)

@@ -80,13 +80,13 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 
 // Release frees the slot taken by Acquire and feeds the call's outcome,
 // latency and accepted records to the controller.
-func (l *Limiter) Release(sig Signal, latency time.Duration, accepted int) {
+func (l *Limiter) Release(sig Signal, latency time.Duration, sent, accepted int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight--
 	if l.adaptive {
 		cut := l.adjust(sig, latency.Seconds())
-		l.account(sig, accepted, cut)
+		l.account(sig, sent, accepted, cut)
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})

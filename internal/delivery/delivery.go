@@ -193,7 +193,7 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 		if err == nil {
 			accepted = len(in.Records) - int(aws.ToInt32(out.FailedPutCount))
 		}
-		l.Release(signal(out, err), time.Since(start), accepted)
+		l.Release(signal(out, err), time.Since(start), len(in.Records), accepted)
 	}
 	if span := trace.SpanFromContext(callCtx); span.IsRecording() {
 		endSpan(span, out, err)

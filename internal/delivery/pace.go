@@ -34,7 +34,10 @@ type pacer struct {
 	tokens   float64
 	filled   time.Time
 	winStart time.Time
-	winCount float64
+	winCount float64 // accepted records in the current window
+	winSent  float64 // records sent in the current window
+	prevAcc  float64 // the same, for the window before
+	prevSent float64
 	measured float64 // accepted records per second over the last window
 	gained   time.Time
 	lastCut  time.Time
@@ -74,17 +77,31 @@ func (l *Limiter) takeLocked(n float64) time.Duration {
 	return time.Duration((n - p.tokens) / p.rate * float64(time.Second))
 }
 
-// account records a call's accepted records and adjusts the rate.
-func (l *Limiter) account(sig Signal, accepted int, cut bool) {
+// bindingShare: the rate is cut only while the stream sends at least this
+// share of it. A throttle while the stream sends far less than its pace is
+// noise (the odd failed call), not the pace being too high, and cutting for
+// it would in time pace the stream below its own traffic.
+const bindingShare = 0.5
+
+// account records a call's records and adjusts the rate.
+func (l *Limiter) account(sig Signal, sent, accepted int, cut bool) {
 	p := &l.pace
 	now := l.now()
 	if p.winStart.IsZero() {
 		p.winStart = now
 	}
 	p.winCount += float64(accepted)
+	p.winSent += float64(sent)
 	if el := now.Sub(p.winStart); el >= measureEvery {
 		p.measured = p.winCount / el.Seconds()
-		p.winStart, p.winCount = now, 0
+		p.prevAcc, p.prevSent = p.winCount, p.winSent
+		p.winStart, p.winCount, p.winSent = now, 0, 0
+	}
+	if sig == Congested && p.rate > 0 {
+		span := measureEvery.Seconds() + now.Sub(p.winStart).Seconds()
+		if (p.prevSent+p.winSent)/span < bindingShare*p.rate {
+			return
+		}
 	}
 	// Throttles while nothing at all is accepted are an outage, not a rate
 	// that is a little too high: the backoff waits them out, and the rate
