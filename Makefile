@@ -36,8 +36,12 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	bash scripts/fuzz.sh $${FUZZTIME:-20s}
 
 .PHONY: bench
-bench: ## micro-benchmarks with allocation counts
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/...
+bench: ## end-to-end benchmark vs a bare consumer and a stock-SDK pipeline, plus micro-benchmarks; writes scripts/bench-report-<date>.md
+	bash scripts/bench.sh
+
+.PHONY: chaos
+chaos: ## 1,000,000 events through 3 workers, 20+ SIGKILLs, a broker restart, throttle storms; fails if anything is missing
+	CHAOS_EVENTS=1000000 CHAOS_KILLS=20 bash scripts/chaos.sh
 
 .PHONY: clean
 clean: ## remove build outputs and service caches

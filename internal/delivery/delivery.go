@@ -171,13 +171,9 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 
 // put makes one call and records its metrics.
 func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs []batch.Record, attempt int) (*firehose.PutRecordBatchOutput, Class, string, error) {
-	callCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	if s.opts.Tracer != nil {
-		var span trace.Span
-		callCtx, span = s.startSpan(callCtx, recs, attempt)
-		defer span.End()
-	}
+	// Waiting for the pace and a slot comes first: the request timeout is
+	// for the call alone, and a call that never started is never of unknown
+	// outcome.
 	if l := s.opts.Limiter; l != nil {
 		if err := l.Pace(ctx, len(in.Records)); err != nil {
 			return nil, Transient, "Canceled", err
@@ -185,6 +181,13 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 		if err := l.Acquire(ctx); err != nil {
 			return nil, Transient, "Canceled", err
 		}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	if s.opts.Tracer != nil {
+		var span trace.Span
+		callCtx, span = s.startSpan(callCtx, recs, attempt)
+		defer span.End()
 	}
 	start := time.Now()
 	out, err := s.opts.Client.PutRecordBatch(callCtx, in)
