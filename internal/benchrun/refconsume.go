@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// consumeDone is the line `benchrun refconsume` prints when it has read
+// the expected number of messages.
+type consumeDone struct {
+	Count int64 `json:"count"`
+	Bytes int64 `json:"bytes"`
+	// First and Last are Unix nanoseconds of the first and the last
+	// message handed to the application.
+	First int64 `json:"first_ns"`
+	Last  int64 `json:"last_ns"`
+}
+
+// cmdRefConsume is reference 1, the ceiling of the Kafka client the worker
+// uses: the same kafka-go pattern (a ConsumerGroup generation, one Reader
+// per assigned partition with the worker's fetch settings, FetchMessage)
+// with nothing done to the messages. It prints a consumeDone line once it
+// has read --events messages, then waits for SIGTERM.
+func cmdRefConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("refconsume", flag.ContinueOnError)
+	brokers := fs.String("brokers", "127.0.0.1:19392", "comma-separated bootstrap brokers")
+	topic := fs.String("topic", "bench-events", "topic")
+	group := fs.String("group", "bench-refconsume", "consumer group")
+	events := fs.Int64("events", 0, "messages to read before reporting")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                *group,
+		Brokers:           strings.Split(*brokers, ","),
+		Topics:            []string{*topic},
+		StartOffset:       kafka.FirstOffset,
+		JoinGroupBackoff:  time.Second,
+		HeartbeatInterval: 3 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer cg.Close()
+
+	var (
+		count, size atomic.Int64
+		first       atomic.Int64
+		report      sync.Once
+	)
+	// done runs once, on the goroutine that read the last message.
+	done := func(last int64) {
+		b, _ := json.Marshal(consumeDone{Count: count.Load(), Bytes: size.Load(), First: first.Load(), Last: last})
+		fmt.Fprintln(stdout, string(b))
+	}
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			fmt.Fprintln(stderr, "refconsume: group:", err)
+			continue
+		}
+		for t, parts := range gen.Assignments {
+			for _, pa := range parts {
+				gen.Start(func(ctx context.Context) {
+					// Returns when the generation ends (rebalance or Close).
+					r := kafka.NewReader(kafka.ReaderConfig{
+						Brokers:   strings.Split(*brokers, ","),
+						Topic:     t,
+						Partition: pa.ID,
+						MinBytes:  1,
+						MaxBytes:  10 << 20, // the worker's fetch_max_bytes default
+						MaxWait:   250 * time.Millisecond,
+					})
+					defer r.Close()
+					_ = r.SetOffset(pa.Offset)
+					for {
+						m, err := r.FetchMessage(ctx)
+						if err != nil {
+							if ctx.Err() != nil {
+								return
+							}
+							continue
+						}
+						now := time.Now().UnixNano()
+						first.CompareAndSwap(0, now)
+						size.Add(int64(len(m.Value)))
+						if count.Add(1) == *events {
+							report.Do(func() { done(now) })
+						}
+					}
+				})
+			}
+		}
+	}
+}
