@@ -23,6 +23,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
@@ -270,6 +271,7 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 		c.log.Error("cannot set the start offset", "partition", cl.String(), "offset", offset, "error", err)
 	}
 	consumed := c.opts.Metrics.Consumed
+	consumedAttrs := metric.WithAttributeSet(attribute.NewSet(telemetry.AttrTopic.String(cl.Topic)))
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -279,7 +281,7 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 			c.log.Warn("fetch failed; retrying", "partition", cl.String(), "error", err)
 			continue
 		}
-		telemetry.Add(ctx, consumed, 1, telemetry.AttrTopic.String(cl.Topic))
+		consumed.Add(ctx, 1, consumedAttrs)
 		if err := c.h.Handle(ctx, cl, &m); err != nil {
 			break
 		}
