@@ -209,7 +209,7 @@ func Default() Config {
 		Memory:          Memory{MaxBufferedBytes: 64 << 20},
 		Log:             Log{Level: "info", Format: "auto"},
 		HTTP:            HTTP{Address: "127.0.0.1:9464", StuckAfter: Duration(2 * time.Minute)},
-		ShutdownTimeout: Duration(30 * time.Second),
+		ShutdownTimeout: Duration(20 * time.Second),
 	}
 }
 

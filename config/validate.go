@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		v.add("shutdown_timeout", "must be positive")
 	}
+
 	return errors.Join(v.problems...)
 }
 

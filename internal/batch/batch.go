@@ -103,7 +103,7 @@ func (a *Accumulator) Add(r Record) {
 		full = a.takeLocked()
 	}
 	if a.cur == nil {
-		a.cur = &Batch{Records: make([]Record, 0, min(a.limits.MaxRecords, 64))}
+		a.cur = &Batch{Records: make([]Record, 0, a.limits.MaxRecords)}
 		a.seq++
 		seq := a.seq
 		a.timer = time.AfterFunc(a.limits.Linger, func() { a.expire(seq) })
@@ -160,7 +160,7 @@ func (a *Accumulator) packInto(r Record) bool {
 // may be shared with other streams.
 func pack(r Record) Record {
 	pk := &Packed{Records: []Record{r}}
-	data := make([]byte, len(r.Data), max(len(r.Data), 64<<10))
+	data := make([]byte, len(r.Data), max(len(r.Data), 256<<10))
 	copy(data, r.Data)
 	return Record{Data: data, Part: pk, Origin: pk, Trace: r.Trace}
 }

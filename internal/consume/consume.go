@@ -299,7 +299,9 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 func (c *Consumer) drain(cl *Claim) {
 	timeout := c.opts.DrainTimeout
 	if c.stopping.Load() {
-		timeout = c.opts.ShutdownTimeout
+		// Heartbeats have stopped: past the session timeout the broker
+		// drops the member and refuses its final commit.
+		timeout = min(c.opts.ShutdownTimeout, max(c.opts.SessionTimeout-time.Second, time.Second))
 	}
 	c.h.Flush()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -336,6 +338,9 @@ func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, claims
 			hwm = c.highWatermarks(ctx, claims)
 			c.report(claims, hwm)
 		case <-ctx.Done():
+			// Commit what is acknowledged now, while the membership is
+			// surely still valid, then again once the partitions drained.
+			c.commit(gen, claims)
 			fetchers.Wait()
 			c.commit(gen, claims)
 			for _, cl := range claims {
