@@ -376,38 +376,6 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// startWorkerWithEnv is startWorker with the process environment given:
-// the worker of TestRefusedRole talks to another emulator with other keys.
-func (e *env) startWorkerWithEnv(name, cfg string, environ []string) *worker {
-	e.t.Helper()
-	w := &worker{name: name, log: &logBuffer{}, done: make(chan struct{})}
-	w.cmd = exec.Command(binary, "run", "--config", cfg)
-	w.cmd.Env = environ
-	w.cmd.Stderr = w.log
-	w.cmd.Stdout = w.log
-	if err := w.cmd.Start(); err != nil {
-		e.t.Fatalf("starting worker %s: %v", name, err)
-	}
-	go func() {
-		w.err = w.cmd.Wait()
-		close(w.done)
-	}()
-	e.t.Cleanup(func() {
-		if !w.exited() {
-			_ = w.cmd.Process.Kill()
-		}
-		<-w.done
-		if e.t.Failed() {
-			e.t.Logf("worker %s (pid %d, %v) log tail:\n%s", name, w.cmd.Process.Pid, w.err, tail(w.log.String(), 5000))
-		}
-		if reportDir != "" {
-			path := filepath.Join(reportDir, strings.ReplaceAll(e.t.Name(), "/", "_")+"-"+name+".log")
-			_ = os.WriteFile(path, []byte(w.log.String()), 0o644)
-		}
-	})
-	return w
-}
-
 // authEmulator is a moto instance of one test's own with IAM enforcement
 // on (scripts/aws.sh auth-on). Enforcement is server-wide, and afterwards
 // every request must be signed with keys moto issued, so it cannot be the

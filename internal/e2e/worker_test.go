@@ -120,9 +120,15 @@ func (l *logBuffer) String() string {
 // and with E2E_REPORT_DIR its whole log is kept there.
 func (e *env) startWorker(name, cfg string) *worker {
 	e.t.Helper()
+	return e.startWorkerWithEnv(name, cfg, workerEnv())
+}
+
+// startWorkerWithEnv is startWorker with the process environment given.
+func (e *env) startWorkerWithEnv(name, cfg string, environ []string) *worker {
+	e.t.Helper()
 	w := &worker{name: name, log: &logBuffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(binary, "run", "--config", cfg)
-	w.cmd.Env = workerEnv()
+	w.cmd.Env = environ
 	w.cmd.Stderr = w.log
 	w.cmd.Stdout = w.log
 	if err := w.cmd.Start(); err != nil {
