@@ -2,6 +2,9 @@ package delivery
 
 import (
 	"context"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -291,5 +294,25 @@ func TestRandomThrottlesDoNotPaceAStreamBelowItsTraffic(t *testing.T) {
 	}
 	if r := l.Rate(); r != 0 && r < 240 {
 		t.Errorf("after ten minutes of 2%% random throttles the stream is paced at %.0f records/s, below its 240", r)
+	}
+}
+
+func TestAFewFailedRecordsAreNotCongestion(t *testing.T) {
+	t.Parallel()
+	out := func(throttled int) *firehose.PutRecordBatchOutput {
+		o := &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(int32(throttled)), RequestResponses: make([]types.PutRecordBatchResponseEntry, 500)}
+		for i := range throttled {
+			o.RequestResponses[i].ErrorCode = aws.String("ServiceUnavailableException")
+		}
+		return o
+	}
+	if got := signal(out(0), nil); got != Clean {
+		t.Errorf("no failures: %v", got)
+	}
+	if got := signal(out(5), nil); got != Neutral {
+		t.Errorf("1%% of records throttled (noise): %v, want Neutral", got)
+	}
+	if got := signal(out(60), nil); got != Congested {
+		t.Errorf("12%% of records throttled (over a quota): %v, want Congested", got)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // after forgetAfter without a throttle it stops pacing until the next one.
 
 const (
-	minRate      = 10.0   // records per second; never pace slower
+	minRate      = 500.0  // records per second, a full batch a second; never pace slower
 	startRate    = 5000.0 // the least a first throttle starts pacing at: ~5 MiB/s of 1 KB events, Firehose's usual quota
 	rateCut      = 0.75   // multiplicative decrease
 	rateGain     = 0.10   // increase per second of clean calls, as a share of the rate
