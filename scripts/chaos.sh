@@ -13,7 +13,7 @@
 # Env knobs (defaults) for the run itself; see internal/chaos/options_test.go:
 #   CHAOS_EVENTS=30000 CHAOS_KILLS=4 CHAOS_BROKER_RESTARTS=1 CHAOS_WORKERS=3
 #   CHAOS_PARTITIONS=12 CHAOS_DURATION= (production window; default 30 s per
-#   disruption, at least 60 s, at most 1,500 events/s) CHAOS_STORMS= (one per
+#   disruption, at least 60 s, at most 1,000 events/s) CHAOS_STORMS= (one per
 #   4 min of window, at least 1) CHAOS_STORM_DURATION=10s CHAOS_SEED=
 #   CHAOS_INVALID_EVERY=2000 CHAOS_OPT_OUT=0.01 CHAOS_THROTTLE=0.02
 #   CHAOS_FAIL_RECORDS=0.01 CHAOS_DROP=0.01 CHAOS_LATENCY_MAX=60ms
@@ -47,10 +47,18 @@ export CHAOS_REPORT_DIR=${CHAOS_REPORT_DIR:-$ROOT/.cache/chaos}
 CHAOS_TEST_TIMEOUT=${CHAOS_TEST_TIMEOUT:-3h}
 # The report names the command that produced it.
 cmdline=
-for v in CHAOS_EVENTS CHAOS_KILLS CHAOS_DURATION CHAOS_BROKER_RESTARTS CHAOS_STORMS CHAOS_SEED; do
+for v in CHAOS_EVENTS CHAOS_KILLS CHAOS_DURATION CHAOS_BROKER_RESTARTS CHAOS_STORMS CHAOS_SEED CHAOS_WORKER_DRAIN CHAOS_WORKER_BIN; do
   [[ -n ${!v:-} ]] && cmdline+="$v=${!v} "
 done
 export CHAOS_COMMAND="${cmdline}bash scripts/chaos.sh${*:+ $*}"
+# ... and the worker it ran (read-only git query; "unknown" outside a clone).
+rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+if [[ -n ${CHAOS_WORKER_BIN:-} ]]; then
+  CHAOS_WORKER_VERSION="binary $CHAOS_WORKER_BIN (tree at $rev)"
+else
+  CHAOS_WORKER_VERSION="built from $rev"
+fi
+export CHAOS_WORKER_VERSION
 
 log() { echo "chaos: $*" >&2; }
 

@@ -139,6 +139,7 @@ func TestChaos(t *testing.T) {
 
 	rep := &report{Started: started, Options: o, Names: names, Command: envOr("CHAOS_COMMAND", strings.Join(os.Args, " "))}
 	rep.Host, _ = os.Hostname()
+	rep.Worker = envOr("CHAOS_WORKER_VERSION", "built from the working tree")
 	errProduce := <-produceErr
 	rep.ProduceSec = time.Since(c.start).Seconds()
 	t.Logf("production done after %.0fs: %d acknowledged, %d failed", rep.ProduceSec, prod.acked.Load(), prod.failed.Load())

@@ -83,7 +83,8 @@
 // or a line in S3 is not one the ledger expects (corrupted, or a message that
 // had to be skipped). Duplicates are counted and reported, never failed.
 //
-// The report (report.json, report.md, lag.csv, the workers' logs) goes to
+// The report (report.json, report.md, lag.csv, the workers' logs; the script
+// adds test.log and the broker's log) goes to
 // CHAOS_REPORT_DIR/<run id>/ (CHAOS_REPORT_DIR defaults to .cache/chaos; the
 // link "latest" there points at the newest run).
 package chaos

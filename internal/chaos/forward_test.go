@@ -51,7 +51,7 @@ type forwarder struct {
 	wg    sync.WaitGroup
 
 	calls, records, bytes, failures, resent, abandoned atomic.Int64
-	maxCallNanos                                       atomic.Int64
+	maxCallNanos, maxWaitNanos, gaveUp                 atomic.Int64
 }
 
 // lane is the queue of one stream.
@@ -108,8 +108,12 @@ func (f *forwarder) Write(ctx context.Context, stream string, records [][]byte) 
 	}
 	select {
 	case <-j.done:
+		if d := time.Since(j.queued).Nanoseconds(); d > f.maxWaitNanos.Load() {
+			f.maxWaitNanos.Store(d) // a racy maximum is fine for a report
+		}
 		return j.err
 	case <-ctx.Done():
+		f.gaveUp.Add(1)
 		return ctx.Err()
 	}
 }
@@ -179,7 +183,7 @@ func (l *lane) take() []*job {
 }
 
 // forwardLinger is how long a partly filled call to moto waits for more.
-const forwardLinger = 25 * time.Millisecond
+const forwardLinger = 50 * time.Millisecond
 
 func (f *forwarder) run(l *lane) {
 	for {
@@ -231,6 +235,9 @@ func (f *forwarder) send(stream string, recs []fhtypes.Record) error {
 			}
 			f.resent.Add(int64(len(failed)))
 			recs = failed
+			if landed > 0 {
+				wait = 50 * time.Millisecond // moto is taking records: no need to wait long
+			}
 		} else {
 			f.failures.Add(1)
 		}
@@ -270,6 +277,10 @@ type forwardStats struct {
 	ResentRecords  int64   `json:"resent_records"`
 	Abandoned      int64   `json:"abandoned_records"`
 	MaxCallSeconds float64 `json:"max_call_seconds"`
+	// MaxWaitSeconds is the longest a simulated call waited for its
+	// records to be in moto; GaveUp counts calls whose client left first.
+	MaxWaitSeconds float64 `json:"max_wait_seconds"`
+	GaveUp         int64   `json:"client_gave_up"`
 }
 
 func (f *forwarder) stats() forwardStats {
@@ -277,5 +288,6 @@ func (f *forwarder) stats() forwardStats {
 		Calls: f.calls.Load(), Records: f.records.Load(), Bytes: f.bytes.Load(),
 		FailedCalls: f.failures.Load(), ResentRecords: f.resent.Load(), Abandoned: f.abandoned.Load(),
 		MaxCallSeconds: time.Duration(f.maxCallNanos.Load()).Seconds(),
+		MaxWaitSeconds: time.Duration(f.maxWaitNanos.Load()).Seconds(), GaveUp: f.gaveUp.Load(),
 	}
 }

@@ -60,6 +60,7 @@ type report struct {
 	Failures    []string          `json:"failures"`
 	Warnings    []string          `json:"warnings"`
 	Command     string            `json:"command"`
+	Worker      string            `json:"worker"`
 	Host        string            `json:"host"`
 	Started     time.Time         `json:"started"`
 	Finished    time.Time         `json:"finished"`
@@ -203,6 +204,7 @@ func (r *report) markdown() string {
 	o := r.Options
 	p("# Chaos run %s: %s\n\n", o.RunID, r.Result)
 	p("Command: `%s`  \n", r.Command)
+	p("Worker: %s.  \n", r.Worker)
 	p("Started %s, took %s on %s (2 cores, shared with the broker, moto and the workers).  \n",
 		r.Started.UTC().Format(time.RFC3339), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), r.Host)
 	p("Seed %d. %d events at %.0f/s over %s into %d partitions; %d workers; %d kills, %d broker restart(s), %d throttle storm(s) of %s.  \n",
@@ -316,8 +318,8 @@ func (r *report) markdown() string {
 			name, st.RecordsAccepted, st.RecordsFailed, st.RecordsRejected, st.RecordsUnacknowledged)
 	}
 	f := r.Forwarder
-	p("Forwarded to moto: %d records (%.1f MB) in %d PutRecordBatch calls; %d failed calls retried; slowest call %.2fs.\n\n",
-		f.Records, float64(f.Bytes)/1e6, f.Calls, f.FailedCalls, f.MaxCallSeconds)
+	p("Forwarded to moto: %d records (%.1f MB) in %d PutRecordBatch calls; %d failed calls retried; slowest call %.2fs; longest a simulated call waited for moto %.2fs; %d calls whose client left before moto had their records.\n\n",
+		f.Records, float64(f.Bytes)/1e6, f.Calls, f.FailedCalls, f.MaxCallSeconds, f.MaxWaitSeconds, f.GaveUp)
 
 	p("## Workers\n\n%d processes were started in all; logs in `%s`.\n\n", r.Workers.Incarnations, r.Workers.Logs)
 	for _, e := range r.Workers.UnexpectedExits {

@@ -157,8 +157,15 @@ func readStream(ctx context.Context, s3c *s3.Client, bucket, stream string, si i
 	if firstErr != nil {
 		return res, firstErr
 	}
-	for i := range led.entries {
-		e := &led.entries[i]
+	led.tally(&res, si, committed)
+	return res, nil
+}
+
+// tally counts, for stream si, the expected records found, missing and
+// duplicated, once every line was matched. Call with l.mu held.
+func (l *ledger) tally(res *streamResult, si int, committed map[int32]int64) {
+	for i := range l.entries {
+		e := &l.entries[i]
 		if e.kind != kindDeliver || e.streams&(1<<si) == 0 {
 			continue
 		}
@@ -190,7 +197,6 @@ func readStream(ctx context.Context, s3c *s3.Client, bucket, stream string, si i
 			}
 		}
 	}
-	return res, nil
 }
 
 // match files one line of stream si. Call with l.mu held.
