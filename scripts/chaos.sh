@@ -31,6 +31,13 @@
 #   KAFKA_HEAP (scripts/kafka.sh's default, -Xms256m -Xmx768m)
 set -euo pipefail
 
+# The report names the command that produced it: every CHAOS_* knob the
+# caller set, taken before this script sets any.
+cmdline=
+for v in $(compgen -v CHAOS_); do
+  [[ $v == CHAOS_COMMAND || $v == CHAOS_WORKER_VERSION || -z ${!v} ]] || cmdline+="$v=${!v} "
+done
+
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 cd "$ROOT"
@@ -45,11 +52,6 @@ export FIREHOSE_STREAMS=${FIREHOSE_STREAMS:-chaos-placeholder}
 export CHAOS_REPORT_DIR=${CHAOS_REPORT_DIR:-$ROOT/.cache/chaos}
 [[ $CHAOS_REPORT_DIR == /* ]] || CHAOS_REPORT_DIR=$ROOT/$CHAOS_REPORT_DIR
 CHAOS_TEST_TIMEOUT=${CHAOS_TEST_TIMEOUT:-3h}
-# The report names the command that produced it.
-cmdline=
-for v in CHAOS_EVENTS CHAOS_KILLS CHAOS_DURATION CHAOS_BROKER_RESTARTS CHAOS_STORMS CHAOS_SEED CHAOS_WORKER_DRAIN CHAOS_WORKER_BIN; do
-  [[ -n ${!v:-} ]] && cmdline+="$v=${!v} "
-done
 export CHAOS_COMMAND="${cmdline}bash scripts/chaos.sh${*:+ $*}"
 # ... and the worker it ran (read-only git query; "unknown" outside a clone).
 rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)

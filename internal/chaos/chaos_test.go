@@ -192,7 +192,7 @@ func TestChaos(t *testing.T) {
 		}
 		rep.Streams = append(rep.Streams, res)
 	}
-	dl, err := readDLQ(vctx, o, adm, names, led)
+	dl, err := readDLQ(vctx, o, adm, names, led, final)
 	if err != nil {
 		t.Errorf("reading the dead-letter topic: %v", err)
 	}

@@ -132,7 +132,8 @@ func (r *report) judge(produceErr, drainErr error, dupIDs []string) {
 			s.Missing, s.MissingCommitted)
 	}
 	if n := r.DeadLetters.InvalidNotDeadLettered; n > 0 {
-		fail("%d invalid messages are neither delivered nor in the dead-letter topic", n)
+		fail("%d invalid messages are not in the dead-letter topic (%d of them below the group's committed offset: lost; the rest never committed)",
+			n, r.DeadLetters.InvalidNotDeadLetteredCommitted)
 	}
 	for _, st := range r.Streams {
 		if n := st.Corrupted + st.Unknown + st.Misrouted + st.OptOutDelivered + st.Unterminated; n > 0 {

@@ -269,6 +269,8 @@ type dlqResult struct {
 	Duplicates       int            `json:"duplicates"`
 	// Expected letters (the invalid messages) that never arrived: a loss.
 	InvalidNotDeadLettered int `json:"invalid_not_dead_lettered"`
+	// ... of which the group had committed past: lost.
+	InvalidNotDeadLetteredCommitted int `json:"invalid_not_dead_lettered_committed"`
 	// Letters whose reason differs from the one the ledger expects.
 	WrongReason int `json:"wrong_reason"`
 	// Letters of messages that were to be delivered (or of no message of
@@ -287,7 +289,7 @@ func (r *dlqResult) example(format string, args ...any) {
 // readDLQ reads the whole dead-letter topic with its own franz-go consumer
 // and matches each letter to the message it came from by the
 // dlq.source.partition and dlq.source.offset headers.
-func readDLQ(ctx context.Context, o options, adm *kadm.Client, names runNames, led *ledger) (dlqResult, error) {
+func readDLQ(ctx context.Context, o options, adm *kadm.Client, names runNames, led *ledger, committed map[int32]int64) (dlqResult, error) {
 	res := dlqResult{ByReason: map[string]int{}, DistinctByReason: map[string]int{}, UnexpectedByReason: map[string]int{}}
 	ends, err := adm.ListEndOffsets(ctx, names.DLQ)
 	if err == nil {
@@ -341,7 +343,12 @@ func readDLQ(ctx context.Context, o options, adm *kadm.Client, names runNames, l
 		}
 		if e.letters == 0 {
 			res.InvalidNotDeadLettered++
-			res.example("not dead-lettered: %s message %s (partition %d offset %d)", invalidKinds[e.invalid].reason, e.id, e.partition, e.offset)
+			state := "not committed"
+			if e.offset < committed[e.partition] {
+				res.InvalidNotDeadLetteredCommitted++
+				state = "COMMITTED"
+			}
+			res.example("not dead-lettered: %s message %s (partition %d offset %d, %s)", invalidKinds[e.invalid].reason, e.id, e.partition, e.offset, state)
 			continue
 		}
 		res.DistinctByReason[e.reason]++
