@@ -29,6 +29,9 @@
 #   KAFKA_DATA_DIR=.cache/chaos/kafka-$KAFKA_PORT   emptied before each run
 #       (a fresh cluster) and removed after a passing one; CHAOS_KEEP_DATA=1 keeps it
 #   KAFKA_HEAP (scripts/kafka.sh's default, -Xms256m -Xmx768m)
+# Two runs at once need their own KAFKA_PORT and AWS_EMULATOR_PORT (the
+# scripts refuse a port another process holds). Sizes on this 2-core
+# machine: the CI size takes ~3.5 min, 1,000,000 events ~20 min.
 set -euo pipefail
 
 # The report names the command that produced it: every CHAOS_* knob the

@@ -36,7 +36,7 @@ type disruption struct {
 	FullStrength float64 `json:"full_strength_s"`
 	LagBefore    int64   `json:"lag_before"`
 	MaxLag       int64   `json:"max_lag_until_recovered"`
-	DuringStorm  bool    `json:"during_storm"`
+	DuringStorm  bool    `json:"during_storm"` // a storm ran between the kill and the recovery
 	Note         string  `json:"note,omitempty"`
 }
 
@@ -247,6 +247,9 @@ func (c *chaos) measure(ctx context.Context, d *disruption, t0 time.Time, recove
 			return
 		}
 		d.MaxLag = max(d.MaxLag, s.lag)
+		c.mu.Lock()
+		d.DuringStorm = d.DuringStorm || c.inStorm
+		c.mu.Unlock()
 		if d.Recovered < 0 && recovered(s) {
 			d.Recovered = s.at.Sub(t0).Seconds()
 		}

@@ -294,7 +294,7 @@ func (r *report) markdown() string {
 	p("\n## Disruptions\n\n")
 	p("*recovered*: from SIGKILL (or the start of the broker restart) until the first sample in which the group is Stable with every partition assigned once, the killed member is gone, and every partition the killed worker owned has committed past its offset in the first sample after the kill (or has nothing left to read); for the broker, until the group's committed offsets move past their total before the restart. *full strength*: until, in addition, all %d workers are members again. The group is sampled every %.1fs with kadm, so times are to that resolution; a kill is never made before the group is back to full strength from the previous disruption.\n\n",
 		o.Workers, r.Lag.IntervalSeconds)
-	p("| # | at | what | partitions | restarted after | recovered | full strength | lag before | max lag | storm | note |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| # | at | what | partitions | restarted after | recovered | full strength | lag before | max lag | storm before recovery | note |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range r.Disruptions {
 		what := "broker restart (" + fmt.Sprintf("%.1fs", d.BrokerRestart) + ")"
 		restarted := ""
