@@ -221,6 +221,21 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 	return out, 0, "", nil
 }
 
+type codeCount struct {
+	code string
+	n    int
+}
+
+func countCode(cs []codeCount, code string) []codeCount {
+	for i := range cs {
+		if cs[i].code == code {
+			cs[i].n++
+			return cs
+		}
+	}
+	return append(cs, codeCount{code, 1})
+}
+
 // decide turns Denied into Permanent when denied records are dead-lettered.
 func (s *Stream) decide(c Class) Class {
 	if c == Denied && s.opts.DeadLetterDenied && s.opts.Reject != nil {
@@ -275,8 +290,8 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 			"sent", len(pending), "answered", len(out.RequestResponses))
 		return pending, nil, Unknown.String()
 	}
-	acked := 0
-	throttled := 0
+	acked, throttled, refused, refusedCode := 0, 0, 0, ""
+	var failed []codeCount // few distinct codes: counted, then recorded once each
 	for i, rr := range out.RequestResponses {
 		r := pending[i]
 		if rr.ErrorCode == nil || *rr.ErrorCode == "" {
@@ -285,7 +300,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 			continue
 		}
 		code := *rr.ErrorCode
-		telemetry.Add(ctx, m.RecordsFailed, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(code))
+		failed = countCode(failed, code)
 		class := s.decide(ClassifyCode(code))
 		if class == Throttled {
 			throttled++
@@ -295,10 +310,16 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 			continue
 		}
 		if class == Permanent {
-			s.failures.throttled(1, "code", code, "note", "Firehose refuses a record and there is no dead-letter topic; retrying so nothing is lost")
+			refused, refusedCode = refused+1, code
 		}
 		retry = append(retry, r)
 		reason = class.String()
+	}
+	for _, f := range failed {
+		telemetry.Add(ctx, m.RecordsFailed, int64(f.n), telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(f.code))
+	}
+	if refused > 0 {
+		s.failures.throttled(refused, "code", refusedCode, "note", "Firehose refuses records and there is no dead-letter topic; retrying so nothing is lost")
 	}
 	m.RecordsSent.Add(ctx, int64(acked), s.attrs)
 	switch {

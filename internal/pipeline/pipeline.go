@@ -324,15 +324,19 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		p.skip(ctx, cl, m, telemetry.MsgSkippedIntegrations)
 		return nil
 	}
-	s.ids = src.table.Route(s.ids[:0], msg.Type, msg.Event, route.IsTrack(msg.Type))
+	s.ids = src.table.Route(s.ids[:0], msg.Type, msg.Event, msg.Track)
 	if len(s.ids) == 0 {
 		p.skip(ctx, cl, m, telemetry.MsgSkippedUnmapped)
 		return nil
 	}
+	// Compacting never grows a value, so a compact value's record size is
+	// known before copying: an oversized one is refused without the copy.
+	if sc.Compact && len(m.Value)+1 > config.MaxRecordBytes {
+		return p.tooLarge(ctx, cl, src, m, len(m.Value)+1, s.ids[0])
+	}
 	rec := segment.AppendRecord(make([]byte, 0, len(m.Value)+1), m.Value, sc)
 	if len(rec) > config.MaxRecordBytes {
-		detail := fmt.Sprintf("the record is %d bytes; Firehose takes at most %d", len(rec), config.MaxRecordBytes)
-		return p.undeliverable(ctx, cl, src, m, segment.ReasonRecordTooLarge, detail, src.table.Streams()[s.ids[0]])
+		return p.tooLarge(ctx, cl, src, m, len(rec), s.ids[0])
 	}
 	size, err := p.reserve(ctx, src, len(rec)+len(m.Value))
 	if err != nil {
@@ -352,6 +356,11 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		src.dests[id].acc.Add(batch.Record{Data: rec, Part: tm, Origin: origin, Trace: link})
 	}
 	return nil
+}
+
+func (p *Pipeline) tooLarge(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, size, streamID int) error {
+	detail := fmt.Sprintf("the record is %d bytes; Firehose takes at most %d", size, config.MaxRecordBytes)
+	return p.undeliverable(ctx, cl, src, m, segment.ReasonRecordTooLarge, detail, src.table.Streams()[streamID])
 }
 
 func (p *Pipeline) skip(ctx context.Context, cl *consume.Claim, m *kafka.Message, outcome string) {

@@ -88,7 +88,8 @@ func (d *Decoder) Decode(value []byte) (Message, Scan, error) {
 		msg.HasEvent = true
 	}
 
-	if !msg.HasEvent && len(msg.Event) == 0 && strings.EqualFold(string(msg.Type), "track") {
+	msg.Track = strings.EqualFold(string(msg.Type), "track")
+	if msg.Track && !msg.HasEvent {
 		// Segment's tracking API refuses such calls; a row can never name it.
 		return msg, sc, invalid(ReasonMissingEvent, `a track call has no "event"`)
 	}

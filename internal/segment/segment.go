@@ -61,5 +61,6 @@ type Message struct {
 	Type         []byte
 	Event        []byte // empty when absent
 	HasEvent     bool
+	Track        bool // Type is "track", in any letter case
 	Integrations Integrations
 }
