@@ -141,8 +141,22 @@ func (o *observed) metrics(t *testing.T) func(query string) float64 {
 	}
 }
 
-func observedConfig(t *testing.T, brokers []string, group string, extra string) string {
-	return writeConfig(t, brokers, group, "events", strings.Replace(extra+"\n", "http:\n", "", 1))
+// withHTTP replaces the http section writeConfig wrote (listener off) and
+// fails the test if it is not there, so a changed layout cannot go unnoticed.
+func withHTTP(t *testing.T, path, http string) string {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const off = "http:\n  address: \"\""
+	if !strings.Contains(string(body), off) {
+		t.Fatalf("config %s has no %q to replace", path, off)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(body), off, "http:\n  "+http, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestMetricsEqualWhatHappened(t *testing.T) {
@@ -160,9 +174,7 @@ func TestMetricsEqualWhatHappened(t *testing.T) {
 		itest.Msg{Value: []byte(`{"type":"track","event":"x","integrations":{"All":false}}`)},
 	)
 	k.Produce(t, "events", msgs)
-	cfg := strings.Replace(writeConfig(t, k.Brokers, "g-metrics", "events", ""), "", "", 0)
-	body, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(body), "http:\n  address: \"\"", "http:\n  address: 127.0.0.1:0", 1)), 0o600)
+	cfg := withHTTP(t, writeConfig(t, k.Brokers, "g-metrics", "events", ""), "address: 127.0.0.1:0")
 	w := startObserved(t, cfg, fh.Env())
 
 	fh.Await(t, 60*time.Second, "every record", func() bool { return missing(want, itest.Multiset(fh.Records("everything"))) == 0 })
@@ -216,9 +228,7 @@ func TestReadyzTurnsUnreadyWhileFirehoseIsBlocked(t *testing.T) {
 	t.Parallel()
 	k := itest.StartKafka(t, 1, "events")
 	fh := itest.StartFirehose(t)
-	cfg := writeConfig(t, k.Brokers, "g-ready", "events", "")
-	body, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(body), "http:\n  address: \"\"", "http:\n  address: 127.0.0.1:0\n  stuck_after: 500ms", 1)), 0o600)
+	cfg := withHTTP(t, writeConfig(t, k.Brokers, "g-ready", "events", ""), "address: 127.0.0.1:0\n  stuck_after: 500ms")
 	w := startObserved(t, cfg, fh.Env())
 	status := func(path string) func() (int, string) { return func() (int, string) { return w.get(t, path) } }
 	await := func(what string, f func() (int, string), code int) string {

@@ -23,10 +23,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "firehose-worker")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	binary, err = itest.BuildWorker(dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building firehose-worker: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/firehose-worker/firehose-worker/internal/firehosesim"
+
+	"github.com/firehose-worker/firehose-worker/internal/itest"
 )
 
 const (
@@ -241,15 +242,13 @@ func buildWorker(t *testing.T, o options) string {
 		}
 		return abs
 	}
-	bin := filepath.Join(t.TempDir(), "firehose-worker")
-	args := []string{"build", "-o", bin}
+	var flags []string
 	if o.RaceWorker {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
-	cmd := exec.Command("go", append(args, "./worker")...)
-	cmd.Dir = o.RepoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the worker: %v\n%s", err, out)
+	bin, err := itest.BuildWorker(t.TempDir(), flags...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -129,15 +129,15 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			retry, reason = pending, class.String()
 			switch class {
 			case Throttled:
-				s.episode.throttled(len(pending))
+				s.episode.trouble(len(pending))
 			case Permanent:
-				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err,
+				s.failures.trouble(len(pending), "class", class.String(), "code", code, "error", err,
 					"note", "Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost")
 			case Denied:
-				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err,
+				s.failures.trouble(len(pending), "class", class.String(), "code", code, "error", err,
 					"note", "the worker may not write to this stream; its records wait (delivery.on_access_denied: wait)")
 			default:
-				s.failures.throttled(len(pending), "class", class.String(), "code", code, "error", err)
+				s.failures.trouble(len(pending), "class", class.String(), "code", code, "error", err)
 			}
 		default:
 			var rejected []Rejected
@@ -319,7 +319,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		telemetry.Add(ctx, m.RecordsFailed, int64(f.n), telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(f.code))
 	}
 	if refused > 0 {
-		s.failures.throttled(refused, "code", refusedCode, "note", "Firehose refuses records and there is no dead-letter topic; retrying so nothing is lost")
+		s.failures.trouble(refused, "code", refusedCode, "note", "Firehose refuses records and there is no dead-letter topic; retrying so nothing is lost")
 	}
 	m.RecordsSent.Add(ctx, int64(acked), s.attrs)
 	switch {
@@ -331,7 +331,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		s.callOutcome(ctx, telemetry.OutcomePartial)
 	}
 	if throttled > 0 {
-		s.episode.throttled(throttled)
+		s.episode.trouble(throttled)
 	}
 	return retry, rejected, reason
 }

@@ -30,9 +30,9 @@ const (
 	quietAfter   = 5 * time.Second
 )
 
-// throttled records trouble with records affected; attrs describe it and
+// trouble records a call in trouble with records affected; attrs describe it and
 // are logged when the episode starts and in summaries.
-func (e *episode) throttled(records int, attrs ...any) {
+func (e *episode) trouble(records int, attrs ...any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()

@@ -7,12 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/firehose-worker/firehose-worker/internal/itest"
 )
 
 // Defaults of the environment knobs; scripts/kafka.sh and scripts/aws.sh use
@@ -75,16 +76,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "firehose-worker")
-	args := []string{"build", "-o", binary}
+	var flags []string
 	if os.Getenv("FHW_E2E_RACE") == "1" {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
-	args = append(args, "./worker")
-	build := exec.Command("go", args...)
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building firehose-worker: %v\n%s", err, out)
+	if binary, err = itest.BuildWorker(dir, flags...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if reportDir != "" {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/firehose-worker/firehose-worker/internal/itest"
 )
 
 // user is the SCRAM user the tests create; its password is random per run.
@@ -100,11 +102,8 @@ func run(m *testing.M) int {
 	}
 	fmt.Fprintf(os.Stderr, "e2esec: broker with SASL_SSL on %s ready in %s\n", saslAddr, time.Since(start).Round(time.Millisecond))
 
-	binary = filepath.Join(tmp, "firehose-worker")
-	build := exec.Command("go", "build", "-o", binary, "./worker")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return fail("building firehose-worker: %v\n%s", err, out)
+	if binary, err = itest.BuildWorker(tmp); err != nil {
+		return fail("%v", err)
 	}
 	return m.Run()
 }
