@@ -87,6 +87,9 @@ func (v *validator) kafka(k *Kafka) {
 			v.add(key, "must be positive")
 		}
 	}
+	if k.DrainTimeout >= k.SessionTimeout && k.SessionTimeout > 0 {
+		v.add("kafka.drain_timeout", "must be shorter than kafka.session_timeout (%s): heartbeats stop while a revoked partition drains, and past the session timeout the broker drops the worker", k.SessionTimeout)
+	}
 	if k.DrainTimeout >= k.RebalanceTimeout && k.RebalanceTimeout > 0 {
 		v.add("kafka.drain_timeout", "must be shorter than kafka.rebalance_timeout (%s), or the broker evicts the worker while it drains", k.RebalanceTimeout)
 	}

@@ -299,10 +299,12 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 func (c *Consumer) drain(cl *Claim) {
 	timeout := c.opts.DrainTimeout
 	if c.stopping.Load() {
-		// Heartbeats have stopped: past the session timeout the broker
-		// drops the member and refuses its final commit.
-		timeout = min(c.opts.ShutdownTimeout, max(c.opts.SessionTimeout-time.Second, time.Second))
+		timeout = c.opts.ShutdownTimeout
 	}
+	// Heartbeats stop when the generation ends, for a rebalance as for a
+	// shutdown: past the session timeout the broker drops the member and
+	// refuses its final commit, so no drain may outlast it.
+	timeout = min(timeout, max(c.opts.SessionTimeout-time.Second, time.Second))
 	c.h.Flush()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

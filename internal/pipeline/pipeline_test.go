@@ -29,7 +29,7 @@ func testConfig(brokers []string, group string, topics ...string) *config.Config
 	cfg.Kafka.HeartbeatInterval = config.Duration(200 * time.Millisecond)
 	cfg.Kafka.SessionTimeout = config.Duration(3 * time.Second)
 	cfg.Kafka.RebalanceTimeout = config.Duration(5 * time.Second)
-	cfg.Kafka.DrainTimeout = config.Duration(4 * time.Second)
+	cfg.Kafka.DrainTimeout = config.Duration(2 * time.Second)
 	cfg.Kafka.FetchMaxWait = config.Duration(50 * time.Millisecond)
 	cfg.Batch.Linger = config.Duration(20 * time.Millisecond)
 	cfg.Delivery.Backoff.Initial = config.Duration(2 * time.Millisecond)
