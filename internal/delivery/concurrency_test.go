@@ -153,6 +153,42 @@ func TestFixedLimiterBlocksAtItsBound(t *testing.T) {
 	}
 }
 
+// simulateQuota runs l for the given simulated time against a stream whose quota
+// is quota records per second, held in a token bucket of one second; like
+// Firehose it answers at once and fails the records over the quota one by
+// one. outage, when it returns true, fails every record. observe sees each
+// call's time, accepted records and signal.
+func simulateQuota(l *Limiter, quota float64, until time.Duration, outage func(time.Time) bool, observe func(now time.Time, ok int, sig Signal)) {
+	const batch, rtt = 500, 10 * time.Millisecond
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	bucket, filled, end := quota, now, now.Add(until)
+	for now.Before(end) {
+		l.mu.Lock()
+		wait := l.takeLocked(batch)
+		l.mu.Unlock()
+		if wait > 0 {
+			now = now.Add(wait)
+			continue
+		}
+		_ = l.Acquire(context.Background())
+		bucket = min(quota, bucket+now.Sub(filled).Seconds()*quota)
+		filled = now
+		ok := min(batch, int(bucket))
+		if outage != nil && outage(now) {
+			ok = 0
+		}
+		bucket -= float64(ok)
+		now = now.Add(rtt)
+		sig := Clean
+		if ok < batch {
+			sig = Congested
+		}
+		l.Release(sig, rtt, batch, ok)
+		observe(now, ok, sig)
+	}
+}
+
 // TestPacingConvergesToARecordQuota simulates, with a fake clock, a stream
 // whose quota is records per second and which, like Firehose, answers at once
 // and fails the records over the quota one by one. Latency says nothing here,
@@ -161,60 +197,23 @@ func TestPacingConvergesToARecordQuota(t *testing.T) {
 	t.Parallel()
 	for _, quota := range []float64{2000, 10000, 40000} {
 		l := NewLimiter(true, 2, 16)
-		now := time.Unix(1000, 0)
-		l.now = func() time.Time { return now }
-		bucket, filled := quota, now
-		const batch, rtt = 500, 10 * time.Millisecond
 		var calls, throttled, accepted int
-		start := now.Add(20 * time.Second) // measure after convergence
-		for now.Before(start.Add(60 * time.Second)) {
-			l.mu.Lock()
-			wait := l.takeLocked(batch)
-			l.mu.Unlock()
-			if wait > 0 {
-				now = now.Add(wait)
-				continue
-			}
-			_ = l.Acquire(context.Background())
-			bucket = min(quota, bucket+now.Sub(filled).Seconds()*quota)
-			filled = now
-			ok := min(batch, int(bucket))
-			bucket -= float64(ok)
-			now = now.Add(rtt)
-			sig := Clean
-			if ok < batch {
-				sig = Congested
-			}
-			l.Release(sig, rtt, batch, ok)
-			if now.After(start) {
+		measureFrom := time.Unix(1000, 0).Add(20 * time.Second) // after convergence
+		simulateQuota(l, quota, 80*time.Second, nil, func(now time.Time, ok int, sig Signal) {
+			if now.After(measureFrom) {
 				calls++
 				accepted += ok
 				if sig == Congested {
 					throttled++
 				}
 			}
-		}
+		})
 		goodput := float64(accepted) / 60 / quota
 		share := float64(throttled) / float64(calls)
 		t.Logf("quota %.0f records/s: goodput %.1f%% of quota, %.1f%% of calls throttled, rate %.0f", quota, 100*goodput, 100*share, l.Rate())
 		if goodput < 0.9 || share > 0.10 {
 			t.Errorf("quota %.0f: goodput %.1f%%, throttled calls %.1f%%; want >= 90%% and <= 10%%", quota, 100*goodput, 100*share)
 		}
-	}
-}
-
-func TestUnthrottledStreamIsNeverPaced(t *testing.T) {
-	t.Parallel()
-	l := NewLimiter(true, 2, 16)
-	for range 100 {
-		_ = l.Acquire(context.Background())
-		l.Release(Clean, time.Millisecond, 500, 500)
-	}
-	if l.Rate() != 0 {
-		t.Errorf("rate %.0f without any throttle, want unpaced", l.Rate())
-	}
-	if err := l.Pace(context.Background(), 500); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -226,35 +225,12 @@ func TestPacingRecoversQuicklyAfterAnOutage(t *testing.T) {
 	t.Parallel()
 	const quota = 10000.0
 	l := NewLimiter(true, 2, 16)
-	now := time.Unix(1000, 0)
-	l.now = func() time.Time { return now }
-	bucket, filled := quota, now
-	outageFrom, outageTo := now.Add(20*time.Second), now.Add(50*time.Second)
+	outageFrom, outageTo := time.Unix(1000, 0).Add(20*time.Second), time.Unix(1000, 0).Add(50*time.Second)
 	perSecond := map[int]int{}
-	for now.Before(outageTo.Add(30 * time.Second)) {
-		l.mu.Lock()
-		wait := l.takeLocked(500)
-		l.mu.Unlock()
-		if wait > 0 {
-			now = now.Add(wait)
-			continue
-		}
-		_ = l.Acquire(context.Background())
-		bucket = min(quota, bucket+now.Sub(filled).Seconds()*quota)
-		filled = now
-		ok := min(500, int(bucket))
-		if now.After(outageFrom) && now.Before(outageTo) {
-			ok = 0
-		}
-		bucket -= float64(ok)
-		now = now.Add(10 * time.Millisecond)
-		sig := Clean
-		if ok < 500 {
-			sig = Congested
-		}
-		l.Release(sig, 10*time.Millisecond, 500, ok)
+	inOutage := func(now time.Time) bool { return now.After(outageFrom) && now.Before(outageTo) }
+	simulateQuota(l, quota, 80*time.Second, inOutage, func(now time.Time, ok int, _ Signal) {
 		perSecond[int(now.Sub(outageTo).Seconds())] += ok
-	}
+	})
 	total := 0
 	for s := 15; s < 30; s++ {
 		total += perSecond[s]
