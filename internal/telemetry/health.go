@@ -30,12 +30,13 @@ type Health struct {
 	inflight     atomic.Int64
 	lastProgress atomic.Int64 // unix nanoseconds
 	lastTick     atomic.Int64
+	now          func() time.Time
 }
 
 // NewHealth returns a Health with the given stuck threshold.
 func NewHealth(stuckAfter time.Duration) *Health {
-	h := &Health{StuckAfter: stuckAfter, LoopStale: time.Minute}
-	h.lastProgress.Store(time.Now().UnixNano())
+	h := &Health{StuckAfter: stuckAfter, LoopStale: time.Minute, now: time.Now}
+	h.lastProgress.Store(h.now().UnixNano())
 	return h
 }
 
@@ -47,7 +48,7 @@ func (h *Health) SetMembership(joined bool, claims []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.joined, h.claims = joined, len(claims)
-	h.lastTick.Store(time.Now().UnixNano())
+	h.lastTick.Store(h.now().UnixNano())
 }
 
 // Progress records that a message finished.
@@ -55,7 +56,7 @@ func (h *Health) Progress() {
 	if h == nil {
 		return
 	}
-	h.lastProgress.Store(time.Now().UnixNano())
+	h.lastProgress.Store(h.now().UnixNano())
 }
 
 // InFlight adds delta to the batches being delivered. The first batch after
@@ -65,7 +66,7 @@ func (h *Health) InFlight(delta int64) {
 		return
 	}
 	if h.inflight.Add(delta) == delta && delta > 0 {
-		h.lastProgress.Store(time.Now().UnixNano())
+		h.lastProgress.Store(h.now().UnixNano())
 	}
 }
 
@@ -74,7 +75,7 @@ func (h *Health) Tick() {
 	if h == nil {
 		return
 	}
-	h.lastTick.Store(time.Now().UnixNano())
+	h.lastTick.Store(h.now().UnixNano())
 }
 
 // Ready reports readiness and why.
@@ -89,7 +90,7 @@ func (h *Health) Ready() (bool, string) {
 		return false, "not in a consumer group generation"
 	}
 	if n := h.inflight.Load(); n > 0 && h.StuckAfter > 0 {
-		since := time.Since(time.Unix(0, h.lastProgress.Load()))
+		since := h.now().Sub(time.Unix(0, h.lastProgress.Load()))
 		if since > h.StuckAfter {
 			return false, fmt.Sprintf("stuck: %d batches in flight and nothing acknowledged for %s", n, since.Round(time.Second))
 		}
@@ -106,7 +107,7 @@ func (h *Health) Alive() (bool, string) {
 	joined := h.joined
 	h.mu.Unlock()
 	if joined && h.LoopStale > 0 {
-		if since := time.Since(time.Unix(0, h.lastTick.Load())); since > h.LoopStale {
+		if since := h.now().Sub(time.Unix(0, h.lastTick.Load())); since > h.LoopStale {
 			return false, fmt.Sprintf("commit loop has not turned for %s", since.Round(time.Second))
 		}
 	}
