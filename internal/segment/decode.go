@@ -2,8 +2,6 @@ package segment
 
 import (
 	"bytes"
-	"errors"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -18,27 +16,31 @@ const MaxDepth = 512
 // Decoder decodes messages. It reuses its buffers between calls, so it is not
 // safe for concurrent use: keep one per goroutine.
 type Decoder struct {
-	env   envelope
-	integ integrations
+	msg   parser
+	integ parser
 	typ   []byte
 	event []byte
 }
 
-type envelope struct {
-	Type         json.RawMessage `json:"type"`
-	Event        json.RawMessage `json:"event"`
-	Integrations json.RawMessage `json:"integrations"`
-}
+// Top-level members read for routing, and the members of "integrations"
+// that concern this destination, in the order of the parsers' vals.
+var (
+	messageKeys     = []string{"type", "event", "integrations"}
+	integrationKeys = []string{"All", IntegrationName}
+)
 
-type integrations struct {
-	All      json.RawMessage `json:"All"`
-	Firehose json.RawMessage `json:"Amazon Kinesis Firehose"`
-}
+const (
+	keyType = iota
+	keyEvent
+	keyIntegrations
+)
 
-// Keys are case-sensitive in Segment's spec: "Type" is not "type".
-const parseFlags = json.DontMatchCaseInsensitiveStructFields | json.ZeroCopy
+const (
+	keyAll = iota
+	keyFirehose
+)
 
-// Scan describes the shape of a value, found in one pass before parsing.
+// Scan describes the shape of a value, found while it is parsed.
 type Scan struct {
 	// Compact is true when the value has no whitespace outside strings, so it
 	// is already its own compact form.
@@ -52,38 +54,30 @@ func (d *Decoder) Decode(value []byte) (Message, Scan, error) {
 	if len(value) == 0 {
 		return msg, Scan{}, invalid(ReasonEmpty, "the Kafka value is empty")
 	}
-	if !utf8.Valid(value) {
-		return msg, Scan{}, invalid(ReasonInvalidUTF8, "the value is not valid UTF-8")
+	if d.msg.keys == nil {
+		d.msg.keys, d.msg.vals = messageKeys, make([][]byte, len(messageKeys))
+		d.integ.keys, d.integ.vals = integrationKeys, make([][]byte, len(integrationKeys))
 	}
-	sc, err := scan(value)
-	if err != nil {
-		return msg, sc, err
+	if err := d.shape(value); err != nil {
+		return msg, Scan{}, err
 	}
-	d.env = envelope{}
-	rest, perr := json.Parse(value, &d.env, parseFlags)
-	if perr != nil || len(rest) != 0 {
-		// A type mismatch cannot happen with RawMessage fields, so any error
-		// is a syntax error; its text quotes no message content.
-		if perr == nil {
-			return msg, sc, invalid(ReasonNotJSON, "unexpected data after the JSON object")
-		}
-		return msg, sc, invalid(ReasonNotJSON, "not valid JSON: %s", syntaxSummary(perr))
-	}
+	sc := Scan{Compact: d.msg.compact}
+	typ, event := d.msg.vals[keyType], d.msg.vals[keyEvent]
 
 	switch {
-	case len(d.env.Type) == 0 || string(d.env.Type) == "null":
+	case len(typ) == 0 || string(typ) == "null":
 		return msg, sc, invalid(ReasonMissingType, `the message has no "type"`)
-	case d.env.Type[0] != '"':
+	case typ[0] != '"':
 		return msg, sc, invalid(ReasonTypeNotString, `"type" is not a string`)
 	}
-	d.typ = unquote(d.typ[:0], d.env.Type)
+	d.typ = unquote(d.typ[:0], typ)
 	msg.Type = d.typ
 
-	if len(d.env.Event) > 0 && string(d.env.Event) != "null" {
-		if d.env.Event[0] != '"' {
+	if len(event) > 0 && string(event) != "null" {
+		if event[0] != '"' {
 			return msg, sc, invalid(ReasonEventNotString, `"event" is not a string`)
 		}
-		d.event = unquote(d.event[:0], d.env.Event)
+		d.event = unquote(d.event[:0], event)
 		msg.Event = d.event
 		msg.HasEvent = true
 	}
@@ -102,25 +96,57 @@ func (d *Decoder) Decode(value []byte) (Message, Scan, error) {
 	return msg, sc, nil
 }
 
+// shape parses value as a JSON object and says why it is not one. Bad UTF-8
+// anywhere is reported as such; otherwise the first problem in the text
+// decides between not JSON, not an object and too deep.
+func (d *Decoder) shape(value []byte) error {
+	i := 0
+	for i < len(value) && isSpace(value[i]) {
+		i++
+	}
+	if i == len(value) {
+		return invalid(ReasonEmpty, "the Kafka value is empty")
+	}
+	if value[i] != '{' {
+		switch {
+		case !utf8.Valid(value):
+			return invalid(ReasonInvalidUTF8, "the value is not valid UTF-8")
+		case json.Valid(value):
+			return invalid(ReasonNotObject, "the value is JSON but not an object")
+		}
+		return invalid(ReasonNotJSON, "not valid JSON")
+	}
+	err := d.msg.object(value)
+	switch {
+	case err == nil:
+		return nil
+	case !utf8.Valid(value):
+		return invalid(ReasonInvalidUTF8, "the value is not valid UTF-8")
+	case err == errTooDeep:
+		return invalid(ReasonTooDeep, "nested deeper than %d levels", MaxDepth)
+	}
+	return invalid(ReasonNotJSON, "not valid JSON: syntax error at byte %d", d.msg.i)
+}
+
 func (d *Decoder) readIntegrations() (Integrations, error) {
-	raw := d.env.Integrations
+	raw := d.msg.vals[keyIntegrations]
 	if len(raw) == 0 || string(raw) == "null" {
 		return IntegrationsDefault, nil
 	}
 	if raw[0] != '{' {
 		return IntegrationsDefault, invalid(ReasonInvalidIntegrations, `"integrations" is not an object`)
 	}
-	d.integ = integrations{}
-	if _, err := json.Parse(raw, &d.integ, parseFlags); err != nil {
-		return IntegrationsDefault, invalid(ReasonNotJSON, "not valid JSON in integrations: %s", syntaxSummary(err))
+	// Already validated as part of the message: this parse cannot fail.
+	if err := d.integ.object(raw); err != nil {
+		return IntegrationsDefault, invalid(ReasonNotJSON, "not valid JSON in integrations")
 	}
-	fh := string(d.integ.Firehose)
+	fh := string(d.integ.vals[keyFirehose])
 	if fh == "false" {
 		return IntegrationsDisabled, nil
 	}
 	// A settings object for the destination enables it like true does.
 	explicitlyOn := fh == "true" || (len(fh) > 0 && fh[0] == '{')
-	if string(d.integ.All) == "false" && !explicitlyOn {
+	if string(d.integ.vals[keyAll]) == "false" && !explicitlyOn {
 		return IntegrationsDisabled, nil
 	}
 	return IntegrationsDefault, nil
@@ -134,80 +160,6 @@ func unquote(dst, lit []byte) []byte {
 		return append(dst, inner...)
 	}
 	return json.AppendUnescape(dst, lit, 0)
-}
-
-// syntaxSummary keeps the parser's position but not the excerpt of the input
-// that some parsers quote, so no message content reaches logs or headers.
-func syntaxSummary(err error) string {
-	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
-	}
-	return "syntax error"
-}
-
-// scan checks nesting depth, that the top level is an object, and whether the
-// value is already compact, in one pass that skips over strings with
-// IndexByte (the bulk of a Segment message is string content).
-func scan(v []byte) (Scan, error) {
-	sc := Scan{Compact: true}
-	i := 0
-	for i < len(v) && isSpace(v[i]) {
-		i++
-	}
-	switch {
-	case i == len(v):
-		return sc, invalid(ReasonEmpty, "the Kafka value is empty")
-	case v[i] == '{':
-	case json.Valid(v):
-		return sc, invalid(ReasonNotObject, "the value is JSON but not an object")
-	default:
-		return sc, invalid(ReasonNotJSON, "not valid JSON")
-	}
-	if i > 0 {
-		sc.Compact = false
-	}
-	depth := 0
-	for ; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '"':
-			end := closingQuote(v, i+1)
-			if end < 0 {
-				return sc, nil // unterminated: the parser reports it
-			}
-			i = end
-		case '{', '[':
-			depth++
-			if depth > MaxDepth {
-				return sc, invalid(ReasonTooDeep, "nested deeper than %d levels", MaxDepth)
-			}
-		case '}', ']':
-			depth--
-		case ' ', '\t', '\n', '\r':
-			sc.Compact = false
-		}
-	}
-	return sc, nil
-}
-
-// closingQuote returns the index of the quote that ends the string starting
-// at from, or -1.
-func closingQuote(v []byte, from int) int {
-	for {
-		j := bytes.IndexByte(v[from:], '"')
-		if j < 0 {
-			return -1
-		}
-		q := from + j
-		// The quote is escaped when an odd number of backslashes precede it.
-		n := 0
-		for k := q - 1; k >= from && v[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			return q
-		}
-		from = q + 1
-	}
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

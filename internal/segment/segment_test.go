@@ -21,6 +21,8 @@ func TestDecodeFields(t *testing.T) {
 		{"escaped event", `{"type":"track","event":"Caf\u00e9 \"Visited\""}`, "track", `Café "Visited"`, true, IntegrationsDefault},
 		{"page", `{"type":"page","name":"Home"}`, "page", "", false, IntegrationsDefault},
 		{"keys are case-sensitive", `{"Type":"nope","type":"identify","Event":"x"}`, "identify", "", false, IntegrationsDefault},
+		{"escaped key", `{"\u0074ype":"page","ev\u0065nt":"x"}`, "page", "x", true, IntegrationsDefault},
+		{"nested type is not the type", `{"properties":{"type":"track","event":"x"},"type":"page"}`, "page", "", false, IntegrationsDefault},
 		{"duplicate keys: last wins", `{"type":"page","type":"screen"}`, "screen", "", false, IntegrationsDefault},
 		{"destination off", `{"type":"page","integrations":{"Amazon Kinesis Firehose":false}}`, "page", "", false, IntegrationsDisabled},
 		{"All off", `{"type":"page","integrations":{"All":false}}`, "page", "", false, IntegrationsDisabled},
@@ -163,5 +165,32 @@ func BenchmarkDecodeFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 		buf = AppendRecord(buf[:0], in, sc)
+	}
+}
+
+// TestSyntaxMatchesEncodingJSON runs the edge cases of JSON syntax through
+// Decode and holds its verdict to encoding/json's.
+func TestSyntaxMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	values := []string{
+		`0`, `-0`, `-`, `01`, `1.`, `.5`, `1.5`, `1e5`, `1E+5`, `1e-5`, `1e`, `1e+`, `-1.0e10`, `+1`, `0x10`, `1.5.5`,
+		`true`, `false`, `null`, `tru`, `nul`, `True`, `NaN`, `Infinity`,
+		`""`, `"a\"b"`, `"\u00e9"`, `"\u00G9"`, `"\u00e"`, `"\x41"`, `"\/"`, `"\b\f\n\r\t"`, `"\'"`, "\"tab\there\"", "\"nl\nhere\"",
+		`"\ud800"`, `"\udc00\ud800"`, "\"\u2028\"", "\"\x7f\"", "\"日本\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+		`[]`, `[1,]`, `[,1]`, `[1 2]`, `{}`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{,"a":1}`, `{"a":1 "b":2}`, `{1:2}`, `{"a":1}}`, `[[[]]]`, `[[[]]`,
+		"[ 1 , 2 ]", "{ \"a\" : [ true , null ] }", "\t{\"a\":1}\r\n",
+		`"abcdefgh"`, `"abcdefg\"hij"`, `"abcdefghijklmnop\\"`, `"abcdefghijklmno\\\"pq"`, `"abcdefghijklmnop`,
+	}
+	for _, v := range values {
+		for _, in := range []string{
+			`{"type":"page","v":` + v + `}`,
+			`{"type":"page","v":[` + v + `,` + v + `]}`,
+			`{"type":"page",` + v + `:1}`,
+			v,
+		} {
+			var d Decoder
+			_, _, err := d.Decode([]byte(in))
+			checkSyntaxVerdict(t, []byte(in), err)
+		}
 	}
 }
