@@ -23,7 +23,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
@@ -270,8 +269,7 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 	if err := r.SetOffset(offset); err != nil {
 		c.log.Error("cannot set the start offset", "partition", cl.String(), "offset", offset, "error", err)
 	}
-	consumed := c.opts.Metrics.Consumed
-	consumedAttrs := metric.WithAttributeSet(attribute.NewSet(telemetry.AttrTopic.String(cl.Topic)))
+	consumed := c.opts.Metrics.Consumed.Get(telemetry.AttrTopic.String(cl.Topic))
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -281,7 +279,7 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 			c.log.Warn("fetch failed; retrying", "partition", cl.String(), "error", err)
 			continue
 		}
-		consumed.Add(ctx, 1, consumedAttrs)
+		consumed.Add(1)
 		if err := c.h.Handle(ctx, cl, &m); err != nil {
 			break
 		}

@@ -19,8 +19,6 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
@@ -78,6 +76,9 @@ type Pipeline struct {
 	dlqSlots   chan struct{}
 
 	stats Stats
+
+	// Counts of the hot path, looked up once.
+	routed, inflightBytes *telemetry.Tally
 }
 
 type source struct {
@@ -123,12 +124,14 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		}
 	}
 	p := &Pipeline{
-		cfg:      cfg,
-		log:      deps.Logger,
-		metrics:  deps.Metrics,
-		deps:     deps,
-		topics:   map[string]*source{},
-		dlqSlots: make(chan struct{}, 256),
+		cfg:           cfg,
+		log:           deps.Logger,
+		metrics:       deps.Metrics,
+		deps:          deps,
+		topics:        map[string]*source{},
+		dlqSlots:      make(chan struct{}, 256),
+		routed:        deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgRouted)),
+		inflightBytes: deps.Metrics.InFlightBytes.Get(),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
 	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
@@ -278,7 +281,7 @@ func (p *Pipeline) reserve(ctx context.Context, src *source, n int) (int64, erro
 	if err := src.mem.Acquire(ctx, size); err != nil {
 		return 0, err
 	}
-	p.metrics.InFlightBytes.Add(ctx, size)
+	p.inflightBytes.Add(size)
 	return size, nil
 }
 
@@ -292,7 +295,7 @@ func (p *Pipeline) releaser(topic string) func(*checkpoint.Message) {
 func (p *Pipeline) release(src *source, m *checkpoint.Message) {
 	if n := m.Bytes(); n > 0 {
 		src.mem.Release(n)
-		p.metrics.InFlightBytes.Add(context.Background(), -n)
+		p.inflightBytes.Add(-n)
 	}
 	if ts := m.Time(); !ts.IsZero() {
 		p.metrics.EndToEnd.Record(context.Background(), time.Since(ts).Seconds())
@@ -338,16 +341,27 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	if len(rec) > config.MaxRecordBytes {
 		return p.tooLarge(ctx, cl, src, m, len(rec), s.ids[0])
 	}
-	size, err := p.reserve(ctx, src, len(rec)+len(m.Value))
+	// Only the record is held until every stream has it, and the original
+	// value only for the dead-letter topic: a compact value is the record
+	// without its newline, so the two share memory and the Kafka value can
+	// be collected at once.
+	held := len(rec)
+	var origin any
+	if p.dlq != nil {
+		o := p.origin(src, m)
+		if sc.Compact {
+			o.Value = rec[: len(rec)-1 : len(rec)-1]
+		} else {
+			held += len(m.Value)
+		}
+		origin = o
+	}
+	size, err := p.reserve(ctx, src, held)
 	if err != nil {
 		return err
 	}
 	tm := cl.Tracker.TrackAt(m.Offset, len(s.ids), size, m.Time)
-	var origin any
-	if p.dlq != nil {
-		origin = p.origin(src, m)
-	}
-	p.metrics.Messages.Add(ctx, 1, routedAttrs)
+	p.routed.Add(1)
 	var link trace.SpanContext
 	if p.deps.Tracing != nil {
 		link = p.traceContext(m.Headers)
@@ -364,7 +378,7 @@ func (p *Pipeline) tooLarge(ctx context.Context, cl *consume.Claim, src *source,
 }
 
 func (p *Pipeline) skip(ctx context.Context, cl *consume.Claim, m *kafka.Message, outcome string) {
-	p.metrics.Messages.Add(ctx, 1, outcomeAttrs[outcome])
+	p.metrics.Messages.Get(telemetry.AttrOutcome.String(outcome)).Add(1)
 	cl.Tracker.Track(m.Offset, 1, 0).Done()
 }
 
@@ -379,7 +393,7 @@ func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
 // its coordinates, counts it and moves on, so its partition keeps moving.
 func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, reason, detail, stream string) error {
 	if p.dlq == nil {
-		telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgDropped), telemetry.AttrReason.String(reason))
+		p.metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgDropped), telemetry.AttrReason.String(reason)).Add(1)
 		p.log.Error("undeliverable message skipped (no dead-letter topic is set)", "reason", reason, "detail", detail,
 			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "source", src.cfg.ID)
 		cl.Tracker.Track(m.Offset, 1, 0).Done()
@@ -390,7 +404,7 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 	if err != nil {
 		return err
 	}
-	telemetry.Add(ctx, p.metrics.Messages, 1, telemetry.AttrOutcome.String(telemetry.MsgDeadLettered), telemetry.AttrReason.String(reason))
+	p.metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgDeadLettered), telemetry.AttrReason.String(reason)).Add(1)
 	letter := deadletter.Letter{
 		Origin: p.origin(src, m), Reason: reason, Message: detail, Stream: stream,
 		Part: cl.Tracker.Track(m.Offset, 1, size),
@@ -471,16 +485,6 @@ func (c headerCarrier) Keys() []string {
 	}
 	return keys
 }
-
-// Attribute sets of the per-message counters, built once: building one per
-// message was a measurable share of the hot path.
-var (
-	routedAttrs  = metric.WithAttributeSet(attribute.NewSet(telemetry.AttrOutcome.String(telemetry.MsgRouted)))
-	outcomeAttrs = map[string]metric.AddOption{
-		telemetry.MsgSkippedUnmapped:     metric.WithAttributeSet(attribute.NewSet(telemetry.AttrOutcome.String(telemetry.MsgSkippedUnmapped))),
-		telemetry.MsgSkippedIntegrations: metric.WithAttributeSet(attribute.NewSet(telemetry.AttrOutcome.String(telemetry.MsgSkippedIntegrations))),
-	}
-)
 
 // Stats are running totals for status lines and summaries.
 type Stats struct {

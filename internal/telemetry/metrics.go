@@ -43,8 +43,8 @@ const (
 // Metrics holds every instrument the worker records. A zero Metrics is not
 // usable; build one with NewMetrics.
 type Metrics struct {
-	Consumed        metric.Int64Counter
-	Messages        metric.Int64Counter
+	Consumed        *Tallies // by topic
+	Messages        *Tallies // by outcome and, for the undeliverable, reason
 	RecordsSent     metric.Int64Counter
 	RecordsFailed   metric.Int64Counter
 	PutCalls        metric.Int64Counter
@@ -54,7 +54,7 @@ type Metrics struct {
 	BatchRecords    metric.Int64Histogram
 	BatchBytes      metric.Int64Histogram
 	EndToEnd        metric.Float64Histogram
-	InFlightBytes   metric.Int64UpDownCounter
+	InFlightBytes   *Tallies // one count, no attributes
 	InFlightBatches metric.Int64UpDownCounter
 	Commits         metric.Int64Counter
 	Rebalances      metric.Int64Counter
@@ -74,8 +74,9 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 	}
 	latency := metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 	x := &Metrics{
-		Consumed:      c("messaging.client.consumed.messages", "{message}", "Kafka messages fetched, by topic."),
-		Messages:      c("firehose_worker.messages", "{message}", "Messages by outcome: routed, skipped_unmapped, skipped_integrations, dead_lettered, dropped; reason for the last two."),
+		Consumed:      &Tallies{},
+		Messages:      &Tallies{},
+		InFlightBytes: &Tallies{},
 		RecordsSent:   c("firehose_worker.records.delivered", "{record}", "Records Firehose acknowledged, by stream."),
 		RecordsFailed: c("firehose_worker.records.failed", "{record}", "Records Firehose failed in a call, by stream and error code; most are sent again."),
 		PutCalls:      c("firehose_worker.put.calls", "{call}", "PutRecordBatch calls by stream and outcome: ok, partial, throttled, error, unknown."),
@@ -86,7 +87,11 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 		DeadLetters:   c("firehose_worker.dead_letters", "{message}", "Messages written to the dead-letter topic, by reason."),
 		Partitions:    &Partitions{},
 	}
-	errs = append(errs, x.Partitions.register(m))
+	errs = append(errs, x.Partitions.register(m),
+		x.Consumed.counter(m, "messaging.client.consumed.messages", "{message}", "Kafka messages fetched, by topic."),
+		x.Messages.counter(m, "firehose_worker.messages", "{message}", "Messages by outcome: routed, skipped_unmapped, skipped_integrations, dead_lettered, dropped; reason for the last two."),
+		x.InFlightBytes.upDown(m, "firehose_worker.inflight.bytes", "By", "Bytes of messages buffered or in flight."),
+	)
 	var err error
 	x.PutDuration, err = m.Float64Histogram("firehose_worker.put.duration", metric.WithUnit("s"), metric.WithDescription("PutRecordBatch call latency."), latency)
 	errs = append(errs, err)
@@ -99,8 +104,6 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 	errs = append(errs, err)
 	x.BatchBytes, err = m.Int64Histogram("firehose_worker.batch.size", metric.WithUnit("By"), metric.WithDescription("Record bytes per PutRecordBatch call."),
 		metric.WithExplicitBucketBoundaries(1<<10, 16<<10, 64<<10, 256<<10, 1<<20, 2<<20, 4<<20))
-	errs = append(errs, err)
-	x.InFlightBytes, err = m.Int64UpDownCounter("firehose_worker.inflight.bytes", metric.WithUnit("By"), metric.WithDescription("Bytes of messages buffered or in flight."))
 	errs = append(errs, err)
 	x.InFlightBatches, err = m.Int64UpDownCounter("firehose_worker.inflight.batches", metric.WithUnit("{batch}"), metric.WithDescription("PutRecordBatch batches being sent or retried."))
 	errs = append(errs, err)
