@@ -55,10 +55,10 @@ func Build(ctx context.Context, k config.Kafka, log *slog.Logger) (*Conn, error)
 	}
 	c := &Conn{
 		Dialer: &kafka.Dialer{
-			ClientID:  k.ClientID,
-			Timeout:   dialTimeout,
-			DualStack: true,
-			TLS:       tlsCfg,
+			ClientID: k.ClientID,
+			Timeout:  dialTimeout,
+			DialFunc: dialReadAhead,
+			TLS:      tlsCfg,
 		},
 		Transport: &kafka.Transport{
 			ClientID:    k.ClientID,
