@@ -129,7 +129,7 @@ func (f *Factory) Firehose(ctx context.Context, key Key, sourceID string) (*fire
 		// Our delivery loop owns retries: the SDK's retryer would resend a
 		// whole batch, including records that already succeeded.
 		o.Retryer = aws.NopRetryer{}
-		o.Protocol = delivery.NewWireProtocol()
+		delivery.UseWireProtocol(o)
 	})
 	f.clients[key] = c
 	return c, nil

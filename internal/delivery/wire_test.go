@@ -3,6 +3,8 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +16,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/firehose-worker/firehose-worker/internal/firehosesim"
 )
@@ -28,7 +32,7 @@ func sdkClient(url string, wire bool) *firehose.Client {
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
 	}, func(o *firehose.Options) {
 		if wire {
-			o.Protocol = NewWireProtocol()
+			UseWireProtocol(o)
 		}
 	})
 }
@@ -192,3 +196,58 @@ func benchmarkPut(b *testing.B, wire bool) {
 // over loopback HTTP; the server's share is the same in both.
 func BenchmarkPutRecordBatchSDK(b *testing.B)  { benchmarkPut(b, false) }
 func BenchmarkPutRecordBatchWire(b *testing.B) { benchmarkPut(b, true) }
+
+// TestWireSignsTheHashOfTheBodySent checks that the payload hash the signer
+// uses is the SHA-256 of the bytes that reach the server, across calls that
+// reuse one body buffer and for another operation made with the same
+// context, which must not inherit the last body's hash.
+func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "PutRecordBatch") {
+			_, _ = w.Write([]byte(`{"FailedPutCount":0,"RequestResponses":[]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"DeliveryStreamDescription":{"DeliveryStreamName":"s","DeliveryStreamARN":"a","DeliveryStreamStatus":"ACTIVE","DeliveryStreamType":"DirectPut","VersionId":"1","Destinations":[],"HasMoreDestinations":false}}`))
+	}))
+	defer srv.Close()
+	var signed []string
+	c := firehose.New(firehose.Options{
+		Region: "us-west-2", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+	}, UseWireProtocol, func(o *firehose.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Finalize.Insert(middleware.FinalizeMiddlewareFunc("capture", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				signed = append(signed, v4.GetPayloadHash(ctx))
+				return next.HandleFinalize(ctx, in)
+			}), "ComputePayloadHash", middleware.After)
+		})
+	})
+	rng := rand.New(rand.NewPCG(5, 6))
+	ctx, release := withBody(context.Background())
+	defer release()
+	for _, n := range []int{500, 3} { // the second call reuses the larger buffer
+		if _, err := c.PutRecordBatch(ctx, randomInput(rng, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.DescribeDeliveryStream(ctx, &firehose.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(bodies) != 3 || len(signed) != 3 {
+		t.Fatalf("%d bodies, %d signed hashes; want 3 each", len(bodies), len(signed))
+	}
+	for i, b := range bodies {
+		sum := sha256.Sum256(b)
+		if want := hex.EncodeToString(sum[:]); signed[i] != want {
+			t.Errorf("call %d: signer used payload hash %s, body hashes to %s", i, signed[i], want)
+		}
+	}
+}
