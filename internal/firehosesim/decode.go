@@ -1,9 +1,9 @@
 package firehosesim
 
 import (
-	"encoding/base64"
 	"fmt"
 
+	"github.com/segmentio/asm/base64"
 	"github.com/segmentio/encoding/json"
 )
 
