@@ -151,9 +151,14 @@ type Backoff struct {
 	MaxElapsed Duration `yaml:"max_elapsed"`
 }
 
-// Memory caps the bytes held by records that are buffered or in flight.
+// Memory caps the bytes held by records that are buffered or in flight,
+// and sets the Go runtime's soft memory limit.
 type Memory struct {
 	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes"`
+	// SoftLimit is the runtime's soft limit (GOMEMLIMIT); 0 chooses one:
+	// GOMEMLIMIT when set, else 90% of the cgroup's memory limit, else 2.5
+	// times MaxBufferedBytes.
+	SoftLimit ByteSize `yaml:"soft_limit"`
 }
 
 // Log configures log/slog output.
@@ -206,7 +211,7 @@ func Default() Config {
 				Jitter:     0.5,
 			},
 		},
-		Memory:          Memory{MaxBufferedBytes: 64 << 20},
+		Memory:          Memory{MaxBufferedBytes: 32 << 20},
 		Log:             Log{Level: "info", Format: "auto"},
 		HTTP:            HTTP{Address: "127.0.0.1:9464", StuckAfter: Duration(2 * time.Minute)},
 		ShutdownTimeout: Duration(20 * time.Second),

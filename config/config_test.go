@@ -81,6 +81,7 @@ func TestLoadReportsEveryProblemWithItsKey(t *testing.T) {
 			"delivery.backoff.jitter: must be between 0 and 1",
 			"delivery.backoff.max_elapsed: giving up on a batch needs kafka.dlq_topic",
 			"memory.max_buffered_bytes: must be at least",
+			"memory.soft_limit: must be 0 (automatic) or at least twice memory.max_buffered_bytes",
 			"log.level: must be debug, info, warn or error",
 		}},
 	}

@@ -33,6 +33,9 @@ func (c *Config) Validate() error {
 	if c.Memory.MaxBufferedBytes < MaxRecordBytes*2 {
 		v.add("memory.max_buffered_bytes", "must be at least %d (two records of the largest size)", MaxRecordBytes*2)
 	}
+	if c.Memory.SoftLimit != 0 && c.Memory.SoftLimit < 2*c.Memory.MaxBufferedBytes {
+		v.add("memory.soft_limit", "must be 0 (automatic) or at least twice memory.max_buffered_bytes (%d bytes): records, request bodies and the collector's room all live under it", 2*int64(c.Memory.MaxBufferedBytes))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

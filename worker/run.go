@@ -13,6 +13,7 @@ import (
 
 	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/kafkaconn"
+	"github.com/firehose-worker/firehose-worker/internal/memlimit"
 	"github.com/firehose-worker/firehose-worker/internal/pipeline"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
@@ -23,6 +24,11 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return code
 	}
 	log := newLogger(cfg.Log, stderr)
+	// A process-wide setting, so only the run command makes it; the sandbox
+	// shares its process with the broker and endpoint it embeds.
+	limit, src := memlimit.Choose(memlimit.OSEnv(), int64(cfg.Memory.SoftLimit), int64(cfg.Memory.MaxBufferedBytes))
+	memlimit.Apply(limit, src)
+	log.Info("go runtime soft memory limit", "limit", memlimit.String(limit), "from", string(src))
 	if err := runWorker(ctx, cfg, log, workerHooks{}); err != nil {
 		log.Error("worker stopped", "error", err)
 		return 1
