@@ -15,8 +15,11 @@ type Part interface{ Done() }
 
 // Record is one Firehose record and the message part it belongs to.
 type Record struct {
-	// Data is the framed record. It may be shared by the records of every
-	// stream a message goes to, so it is never modified.
+	// Data is the record without its final newline: Firehose receives Data
+	// followed by one '\n', added when the request is encoded, so a Kafka
+	// value that is already compact JSON is sent from its own buffer. It may
+	// be shared by the records of every stream a message goes to, so it is
+	// never modified.
 	Data []byte
 	Part Part
 	// Origin lets a record that Firehose rejects for good be dead-lettered
@@ -27,10 +30,13 @@ type Record struct {
 	Trace trace.SpanContext
 }
 
+// Size is the bytes of r as Firehose counts them: Data and its newline.
+func (r Record) Size() int { return len(r.Data) + 1 }
+
 // Batch is a set of records for one PutRecordBatch call.
 type Batch struct {
 	Records []Record
-	Bytes   int
+	Bytes   int // the sum of the records' Size
 }
 
 // Limits bound a batch. Zero values are not valid.
@@ -99,7 +105,7 @@ func (a *Accumulator) Add(r Record) {
 	if a.limits.Aggregate {
 		r = pack(r)
 	}
-	if a.cur != nil && a.cur.Bytes+len(r.Data) > a.limits.MaxBytes {
+	if a.cur != nil && a.cur.Bytes+r.Size() > a.limits.MaxBytes {
 		full = a.takeLocked()
 	}
 	if a.cur == nil {
@@ -109,7 +115,7 @@ func (a *Accumulator) Add(r Record) {
 		a.timer = time.AfterFunc(a.limits.Linger, func() { a.expire(seq) })
 	}
 	a.cur.Records = append(a.cur.Records, r)
-	a.cur.Bytes += len(r.Data)
+	a.cur.Bytes += r.Size()
 	if len(a.cur.Records) >= a.limits.MaxRecords || a.cur.Bytes >= a.limits.MaxBytes {
 		filled = a.takeLocked()
 	}
@@ -147,12 +153,14 @@ func (a *Accumulator) Buffered() int {
 func (a *Accumulator) packInto(r Record) bool {
 	last := &a.cur.Records[len(a.cur.Records)-1]
 	pk, ok := last.Part.(*Packed)
-	if !ok || len(last.Data)+len(r.Data) > a.limits.MaxRecordBytes || a.cur.Bytes+len(r.Data) > a.limits.MaxBytes {
+	if !ok || last.Size()+r.Size() > a.limits.MaxRecordBytes || a.cur.Bytes+r.Size() > a.limits.MaxBytes {
 		return false
 	}
-	last.Data = append(last.Data, r.Data...)
+	// The packed record's events are joined by newlines; its last newline,
+	// like any record's, is added when it is encoded.
+	last.Data = append(append(last.Data, '\n'), r.Data...)
 	pk.Records = append(pk.Records, r)
-	a.cur.Bytes += len(r.Data)
+	a.cur.Bytes += r.Size()
 	return true
 }
 
@@ -160,7 +168,7 @@ func (a *Accumulator) packInto(r Record) bool {
 // may be shared with other streams.
 func pack(r Record) Record {
 	pk := &Packed{Records: []Record{r}}
-	data := make([]byte, len(r.Data), max(len(r.Data), 256<<10))
+	data := make([]byte, len(r.Data), max(r.Size(), 256<<10))
 	copy(data, r.Data)
 	return Record{Data: data, Part: pk, Origin: pk, Trace: r.Trace}
 }

@@ -22,7 +22,9 @@ func (c *collector) flush(b *Batch) {
 	c.ch <- b
 }
 
-func rec(n int) Record { return Record{Data: bytes.Repeat([]byte("x"), n)} }
+// rec returns a record of Size n: n-1 bytes of data and the newline the
+// request encoder adds.
+func rec(n int) Record { return Record{Data: bytes.Repeat([]byte("x"), n-1)} }
 
 func TestSplitsAtRecordCount(t *testing.T) {
 	t.Parallel()
@@ -57,7 +59,7 @@ func TestSplitsAtBytes(t *testing.T) {
 	for _, b := range c.batches {
 		sum := 0
 		for _, r := range b.Records {
-			sum += len(r.Data)
+			sum += r.Size()
 		}
 		if sum != b.Bytes || b.Bytes > maxBytes {
 			t.Errorf("batch of %d bytes (counted %d) breaks the 4 MiB limit", sum, b.Bytes)
@@ -138,8 +140,7 @@ func TestAggregatePacksUpToTheRecordLimit(t *testing.T) {
 	add := func(n int, fill byte) {
 		p := &countPart{}
 		parts = append(parts, p)
-		d := bytes.Repeat([]byte{fill}, n-1)
-		a.Add(Record{Data: append(d, '\n'), Part: p})
+		a.Add(Record{Data: bytes.Repeat([]byte{fill}, n-1), Part: p})
 	}
 	// 1,000 records of 1,024 bytes fill exactly one 1,000 KiB record.
 	for range 1000 {
@@ -157,11 +158,12 @@ func TestAggregatePacksUpToTheRecordLimit(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("%d Firehose records, want 3", len(recs))
 	}
-	if len(recs[0].Data) != maxRecord || len(recs[1].Data) != 10 || len(recs[2].Data) != maxRecord {
-		t.Errorf("record sizes %d, %d, %d", len(recs[0].Data), len(recs[1].Data), len(recs[2].Data))
+	if recs[0].Size() != maxRecord || recs[1].Size() != 10 || recs[2].Size() != maxRecord {
+		t.Errorf("record sizes %d, %d, %d", recs[0].Size(), recs[1].Size(), recs[2].Size())
 	}
-	if n := bytes.Count(recs[0].Data, []byte("\n")); n != 1000 {
-		t.Errorf("first record holds %d events, want 1000", n)
+	// Events are joined by newlines; the last one's is added on encoding.
+	if n := bytes.Count(recs[0].Data, []byte("\n")); n != 999 || !bytes.HasPrefix(recs[0].Data, []byte("aaa")) || recs[0].Data[len(recs[0].Data)-1] != 'a' {
+		t.Errorf("first record holds %d events, want 1000", n+1)
 	}
 	for _, r := range recs {
 		r.Part.Done()
@@ -182,11 +184,12 @@ func TestAggregateKeepsSharedDataUntouched(t *testing.T) {
 	t.Parallel()
 	c := newCollector()
 	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 1000}, c.flush)
-	shared := []byte("x\n")
-	a.Add(Record{Data: shared, Part: &countPart{}})
-	a.Add(Record{Data: []byte("y\n"), Part: &countPart{}})
+	// Spare capacity after the shared data must not be written into.
+	buf := []byte("xZZZ")
+	a.Add(Record{Data: buf[:1], Part: &countPart{}})
+	a.Add(Record{Data: []byte("y"), Part: &countPart{}})
 	a.Flush()
-	if string(shared) != "x\n" || string(c.batches[0].Records[0].Data) != "x\ny\n" {
-		t.Errorf("shared %q, packed %q", shared, c.batches[0].Records[0].Data)
+	if string(buf) != "xZZZ" || string(c.batches[0].Records[0].Data) != "x\ny" {
+		t.Errorf("shared %q, packed %q", buf, c.batches[0].Records[0].Data)
 	}
 }

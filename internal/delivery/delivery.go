@@ -67,6 +67,7 @@ type Options struct {
 // many goroutines at once; each call owns its batch.
 type Stream struct {
 	opts     Options
+	framing  func(*firehose.Options) // see withNewlines
 	name     *string
 	attrs    metric.MeasurementOption
 	episode  episode // throttling
@@ -84,6 +85,7 @@ func NewStream(opts Options) *Stream {
 	opts.Logger = opts.Logger.With("stream", opts.Name)
 	return &Stream{
 		opts:     opts,
+		framing:  withNewlines(),
 		name:     aws.String(opts.Name),
 		attrs:    metric.WithAttributes(telemetry.AttrStream.String(opts.Name)),
 		episode:  episode{log: opts.Logger, level: slog.LevelWarn, what: "Firehose is throttling this stream"},
@@ -112,6 +114,8 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 	bo := s.opts.NewBackOff()
 	for attempt := 0; ; attempt++ {
 		in.Records = wire[:len(pending)]
+		// Data lacks the record's newline; the s.framing option passed
+		// with the call encodes it.
 		for i, r := range pending {
 			in.Records[i].Data = r.Data
 		}
@@ -190,7 +194,7 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 		defer span.End()
 	}
 	start := time.Now()
-	out, err := s.opts.Client.PutRecordBatch(callCtx, in)
+	out, err := s.opts.Client.PutRecordBatch(callCtx, in, s.framing)
 	if l := s.opts.Limiter; l != nil {
 		accepted := 0
 		if err == nil {

@@ -53,7 +53,7 @@ func records(n int) ([]batch.Record, []*part) {
 	parts := make([]*part, n)
 	for i := range recs {
 		parts[i] = &part{}
-		recs[i] = batch.Record{Data: fmt.Appendf(nil, "r%d\n", i), Part: parts[i]}
+		recs[i] = batch.Record{Data: fmt.Appendf(nil, "r%d", i), Part: parts[i]}
 	}
 	return recs, parts
 }
@@ -89,7 +89,7 @@ func TestPartialFailureResendsOnlyFailedRecords(t *testing.T) {
 	if err := newTestStream(c, nil).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.calls) != 2 || !slices.Equal(c.calls[1], []string{"r1\n", "r3\n"}) {
+	if len(c.calls) != 2 || !slices.Equal(c.calls[1], []string{"r1", "r3"}) {
 		t.Fatalf("calls = %q, want the second to resend only r1 and r3", c.calls)
 	}
 	for i, p := range parts {
@@ -156,7 +156,7 @@ func TestPermanentErrorsGoToRejectWhenSet(t *testing.T) {
 	if len(c.calls) != 1 {
 		t.Errorf("%d calls, want 1: a permanent record failure is not retried", len(c.calls))
 	}
-	if len(got) != 1 || got[0].Code != "KMS.AccessDeniedException" || string(got[0].Record.Data) != "r0\n" {
+	if len(got) != 1 || got[0].Code != "KMS.AccessDeniedException" || string(got[0].Record.Data) != "r0" {
 		t.Errorf("rejected = %+v", got)
 	}
 	if parts[0].done.Load() != 1 || parts[1].done.Load() != 1 {

@@ -20,7 +20,7 @@ func (s *Stream) startSpan(ctx context.Context, recs []batch.Record, attempt int
 	var links []trace.Link
 	bytes := 0
 	for _, r := range recs {
-		bytes += len(r.Data)
+		bytes += r.Size()
 		if r.Trace.IsValid() && len(links) < maxLinks {
 			links = append(links, trace.Link{SpanContext: r.Trace})
 		}

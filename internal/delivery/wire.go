@@ -38,11 +38,24 @@ import (
 // Install it with UseWireProtocol.
 type WireProtocol struct {
 	smithyhttp.ClientProtocol // the SDK's own, for everything else
+
+	// newline: each record's Data lacks its final newline, which is
+	// encoded after it. Delivery sends records this way so that a Kafka
+	// value that is already compact JSON needs no copy to be framed.
+	newline bool
 }
 
-// NewWireProtocol returns the protocol.
+// NewWireProtocol returns the protocol. It sends records' Data as given.
 func NewWireProtocol() *WireProtocol {
 	return &WireProtocol{ClientProtocol: awsjson.New11(schemas.Firehose_20150804)}
+}
+
+// withNewlines is a per-call option that serializes a PutRecordBatch whose
+// records lack their final newline. Delivery passes it on every call, so the
+// records are framed whatever protocol the client was built with.
+func withNewlines() func(*firehose.Options) {
+	p := &WireProtocol{ClientProtocol: awsjson.New11(schemas.Firehose_20150804), newline: true}
+	return func(o *firehose.Options) { o.Protocol = p }
 }
 
 // bodyBuffer holds a request body between calls. Deliver keeps one per batch
@@ -99,7 +112,7 @@ func (p *WireProtocol) SerializeRequest(ctx context.Context, op *smithy.Operatio
 	if bb.r != nil {
 		bb.r.detach() // an earlier attempt of the same batch
 	}
-	bb.b = AppendPutRecordBatchBody(bb.b[:0], input)
+	bb.b = appendBody(bb.b[:0], input, p.newline)
 	sum := sha256.Sum256(bb.b)
 	bb.hash = hex.EncodeToString(sum[:])
 	bb.r = &guardedReader{r: bytes.NewReader(bb.b)}
@@ -139,12 +152,22 @@ func (knownPayloadHash) HandleFinalize(ctx context.Context, in middleware.Finali
 // AppendPutRecordBatchBody appends the JSON body of in, as the SDK would
 // write it, to dst.
 func AppendPutRecordBatchBody(dst []byte, in *firehose.PutRecordBatchInput) []byte {
+	return appendBody(dst, in, false)
+}
+
+// appendBody appends the body of in; with newline, each record is sent as
+// its Data followed by '\n'.
+func appendBody(dst []byte, in *firehose.PutRecordBatchInput, newline bool) []byte {
+	extra := 0
+	if newline {
+		extra = 1
+	}
 	size := 64
 	if in.DeliveryStreamName != nil {
 		size += len(*in.DeliveryStreamName)
 	}
 	for _, r := range in.Records {
-		size += 12 + base64.StdEncoding.EncodedLen(len(r.Data))
+		size += 12 + base64.StdEncoding.EncodedLen(len(r.Data)+extra)
 	}
 	if cap(dst)-len(dst) < size {
 		dst = append(make([]byte, 0, len(dst)+size), dst...)
@@ -161,14 +184,36 @@ func AppendPutRecordBatchBody(dst []byte, in *firehose.PutRecordBatchInput) []by
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"Data":"`...)
-		need := base64.StdEncoding.EncodedLen(len(r.Data))
-		dst = slices.Grow(dst, need)
-		n := len(dst)
-		dst = dst[:n+need]
-		base64.StdEncoding.Encode(dst[n:], r.Data)
+		dst = appendBase64(dst, r.Data, newline)
 		dst = append(dst, `"}`...)
 	}
 	return append(dst, "]}"...)
+}
+
+// appendBase64 appends the base64 of data, followed by a newline when
+// newline is set, without copying data: base64 of whole 3-byte groups does
+// not depend on what follows, so the groups before the last are encoded in
+// place and only the last one, with the newline, from a small buffer.
+func appendBase64(dst, data []byte, newline bool) []byte {
+	n := len(data)
+	if newline {
+		n++
+	}
+	need := base64.StdEncoding.EncodedLen(n)
+	dst = slices.Grow(dst, need)
+	at := len(dst)
+	dst = dst[:at+need]
+	if !newline {
+		base64.StdEncoding.Encode(dst[at:], data)
+		return dst
+	}
+	head := len(data) - len(data)%3
+	base64.StdEncoding.Encode(dst[at:], data[:head])
+	var tail [3]byte
+	k := copy(tail[:], data[head:])
+	tail[k] = '\n'
+	base64.StdEncoding.Encode(dst[at+head/3*4:], tail[:k+1])
+	return dst
 }
 
 // wireOutput is the part of a PutRecordBatch answer the worker reads.

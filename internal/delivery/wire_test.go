@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,21 +204,7 @@ func BenchmarkPutRecordBatchWire(b *testing.B) { benchmarkPut(b, true) }
 // context, which must not inherit the last body's hash.
 func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var bodies [][]byte
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		bodies = append(bodies, b)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "PutRecordBatch") {
-			_, _ = w.Write([]byte(`{"FailedPutCount":0,"RequestResponses":[]}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"DeliveryStreamDescription":{"DeliveryStreamName":"s","DeliveryStreamARN":"a","DeliveryStreamStatus":"ACTIVE","DeliveryStreamType":"DirectPut","VersionId":"1","Destinations":[],"HasMoreDestinations":false}}`))
-	}))
-	defer srv.Close()
+	srv, received := recorder(t, `{"DeliveryStreamDescription":{"DeliveryStreamName":"s","DeliveryStreamARN":"a","DeliveryStreamStatus":"ACTIVE","DeliveryStreamType":"DirectPut","VersionId":"1","Destinations":[],"HasMoreDestinations":false}}`)
 	var signed []string
 	c := firehose.New(firehose.Options{
 		Region: "us-west-2", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
@@ -241,6 +228,7 @@ func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 	if _, err := c.DescribeDeliveryStream(ctx, &firehose.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("s")}); err != nil {
 		t.Fatal(err)
 	}
+	bodies := received()
 	if len(bodies) != 3 || len(signed) != 3 {
 		t.Fatalf("%d bodies, %d signed hashes; want 3 each", len(bodies), len(signed))
 	}
@@ -249,5 +237,68 @@ func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 		if want := hex.EncodeToString(sum[:]); signed[i] != want {
 			t.Errorf("call %d: signer used payload hash %s, body hashes to %s", i, signed[i], want)
 		}
+	}
+}
+
+// TestWireNewlineFraming checks that records sent without their newline,
+// with the option Deliver passes, reach the server exactly as the SDK sends
+// the same records with the newline: every length modulo 3, empty included.
+func TestWireNewlineFraming(t *testing.T) {
+	t.Parallel()
+	srv, received := recorder(t, "")
+	rng := rand.New(rand.NewPCG(7, 8))
+	in := randomInput(rng, 300)
+	in.Records[0].Data = []byte{}
+	in.Records[1].Data = []byte{'a'}
+	in.Records[2].Data = []byte{'a', 'b'}
+	framed := &firehose.PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName}
+	for _, r := range in.Records {
+		framed.Records = append(framed.Records, types.Record{Data: append(bytes.Clone(r.Data), '\n')})
+	}
+	sdk, ours := sdkClient(srv.URL, false), sdkClient(srv.URL, true)
+	if _, err := sdk.PutRecordBatch(context.Background(), framed); err != nil {
+		t.Fatal(err)
+	}
+	ctx, release := withBody(context.Background())
+	defer release()
+	// The option applies to a client built with the SDK's protocol too.
+	for _, c := range []*firehose.Client{ours, sdk} {
+		if _, err := c.PutRecordBatch(ctx, in, withNewlines()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := received()
+	if len(got) != 3 {
+		t.Fatalf("%d requests", len(got))
+	}
+	for i := 1; i < 3; i++ {
+		if !bytes.Equal(got[0], got[i]) {
+			t.Errorf("request %d differs from the SDK's body for the framed records\nsdk:  %.300s\nours: %.300s", i, got[0], got[i])
+		}
+	}
+}
+
+// recorder is an endpoint that keeps every request body. It answers
+// PutRecordBatch with success and any other operation with other.
+func recorder(t *testing.T, other string) (*httptest.Server, func() [][]byte) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		answer := other
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), "PutRecordBatch") {
+			answer = `{"FailedPutCount":0,"RequestResponses":[]}`
+		}
+		_, _ = w.Write([]byte(answer))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
 	}
 }

@@ -332,29 +332,22 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		p.skip(ctx, cl, m, telemetry.MsgSkippedUnmapped)
 		return nil
 	}
-	// Compacting never grows a value, so a compact value's record size is
-	// known before copying: an oversized one is refused without the copy.
-	if sc.Compact && len(m.Value)+1 > config.MaxRecordBytes {
-		return p.tooLarge(ctx, cl, src, m, len(m.Value)+1, s.ids[0])
-	}
-	rec := segment.AppendRecord(make([]byte, 0, len(m.Value)+1), m.Value, sc)
-	if len(rec) > config.MaxRecordBytes {
-		return p.tooLarge(ctx, cl, src, m, len(rec), s.ids[0])
+	// The record is the value itself when it is compact (most are), else a
+	// compacted copy; either way without the newline the request encoder
+	// adds, which Size counts.
+	rec := batch.Record{Data: segment.Record(m.Value, sc)}
+	if rec.Size() > config.MaxRecordBytes {
+		return p.tooLarge(ctx, cl, src, m, rec.Size(), s.ids[0])
 	}
 	// Only the record is held until every stream has it, and the original
-	// value only for the dead-letter topic: a compact value is the record
-	// without its newline, so the two share memory and the Kafka value can
-	// be collected at once.
-	held := len(rec)
+	// value for the dead-letter topic, which a compact value shares.
+	held := rec.Size()
 	var origin any
 	if p.dlq != nil {
-		o := p.origin(src, m)
-		if sc.Compact {
-			o.Value = rec[: len(rec)-1 : len(rec)-1]
-		} else {
+		origin = p.origin(src, m)
+		if !sc.Compact {
 			held += len(m.Value)
 		}
-		origin = o
 	}
 	size, err := p.reserve(ctx, src, held)
 	if err != nil {
@@ -367,7 +360,7 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		link = p.traceContext(m.Headers)
 	}
 	for _, id := range s.ids {
-		src.dests[id].acc.Add(batch.Record{Data: rec, Part: tm, Origin: origin, Trace: link})
+		src.dests[id].acc.Add(batch.Record{Data: rec.Data, Part: tm, Origin: origin, Trace: link})
 	}
 	return nil
 }

@@ -23,3 +23,16 @@ func AppendRecord(dst, value []byte, sc Scan) []byte {
 	}
 	return append(buf.Bytes(), '\n')
 }
+
+// Record returns the Firehose record for value without its final newline,
+// which is added where records are encoded into a request. A compact value
+// is its own record and is returned as is, not copied: on a backlog the copy
+// was 6% of the worker's CPU and a third of its allocations. value must have
+// passed Decode; sc is the Scan it returned.
+func Record(value []byte, sc Scan) []byte {
+	if sc.Compact {
+		return value[:len(value):len(value)]
+	}
+	rec := AppendRecord(make([]byte, 0, len(value)+1), value, sc)
+	return rec[: len(rec)-1 : len(rec)-1]
+}

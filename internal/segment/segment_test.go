@@ -194,3 +194,25 @@ func TestSyntaxMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordIsTheCompactValueItself(t *testing.T) {
+	t.Parallel()
+	var d Decoder
+	compact := []byte(`{"type":"page","n":1}`)
+	_, sc, err := d.Decode(compact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Record(compact, sc)
+	if string(rec) != string(compact) || &rec[0] != &compact[0] || cap(rec) != len(rec) {
+		t.Errorf("a compact value must be its own record, not a copy, and closed to appends")
+	}
+	pretty := []byte("{ \"type\": \"page\",\n \"n\": 1 }\n")
+	_, sc, err = d.Decode(pretty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := Record(pretty, sc); string(rec) != `{"type":"page","n":1}` || cap(rec) != len(rec) {
+		t.Errorf("Record(pretty) = %q, want the compaction without a newline", rec)
+	}
+}
