@@ -356,7 +356,7 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	tm := cl.Tracker.TrackAt(m.Offset, len(s.ids), size, m.Time)
 	p.routed.Add(1)
 	var link trace.SpanContext
-	if p.deps.Tracing != nil {
+	if p.tracing() {
 		link = p.traceContext(m.Headers)
 	}
 	for _, id := range s.ids {
@@ -439,8 +439,12 @@ func (p *Pipeline) rejectToDLQ(ctx context.Context, stream string, recs []delive
 	_ = p.dlq.Write(ctx, letters)
 }
 
+// tracing reports whether spans are exported; without an exporter no span
+// is started and no trace context is read from messages.
+func (p *Pipeline) tracing() bool { return p.deps.Tracing != nil && !p.deps.Tracing.Off }
+
 func (p *Pipeline) tracer() trace.Tracer {
-	if p.deps.Tracing == nil {
+	if !p.tracing() {
 		return nil
 	}
 	return p.deps.Tracing.Provider.Tracer("github.com/firehose-worker/firehose-worker")

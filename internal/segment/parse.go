@@ -51,7 +51,17 @@ func (p *parser) object(v []byte) error {
 	return nil
 }
 
+// space skips whitespace. Most values are compact, so the common case, a
+// token right here, returns before the loop.
 func (p *parser) space() {
+	if p.i < len(p.v) && p.v[p.i] > ' ' {
+		return
+	}
+	p.spaceSlow()
+}
+
+//go:noinline
+func (p *parser) spaceSlow() {
 	start := p.i
 	for p.i < len(p.v) {
 		switch p.v[p.i] {

@@ -49,15 +49,19 @@ func otlpMetricReader(ctx context.Context) (sdkmetric.Reader, error) {
 type Tracing struct {
 	Provider   trace.TracerProvider
 	Propagator propagation.TextMapPropagator
-	shutdown   func(context.Context) error
+	// Off is set when no exporter is configured, so callers skip the
+	// per-batch and per-message work of spans nobody receives.
+	Off      bool
+	shutdown func(context.Context) error
 }
 
 // NewTracing builds the tracer provider from the environment.
 func NewTracing(ctx context.Context, version string) (*Tracing, error) {
-	t := &Tracing{Propagator: propagation.TraceContext{}, Provider: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}
+	t := &Tracing{Propagator: propagation.TraceContext{}, Provider: noop.NewTracerProvider(), Off: true, shutdown: func(context.Context) error { return nil }}
 	if !otlpWanted("TRACES") {
 		return t, nil
 	}
+	t.Off = false
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("creating the OTLP trace exporter: %w", err)
