@@ -446,19 +446,22 @@ func (b *bench) runRefSDK(ctx context.Context) *RunResult {
 		return r.fail(err)
 	}
 	defer p.Stop(30 * time.Second)
-	return b.finishBacklogRun(ctx, r, p, epc, b.expectFan.PerStream(), nil, nil)
+	return b.finishBacklogRun(ctx, r, p, ep, epc, b.expectFan.PerStream(), nil, nil)
 }
 
 // finishBacklogRun waits until the endpoint has every expected line, then
 // measures p, stops it and records what the endpoint saw after it exited.
 // afterDone, if set, runs between the measurement and SIGTERM.
-func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p *proc, ep *endpointClient, expect map[string]int64, onFirst, afterDone func()) *RunResult {
+func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *proc, ep *endpointClient, expect map[string]int64, onFirst, afterDone func()) *RunResult {
 	st, err := b.waitDelivered(ctx, ep, p, expect, b.deliveryTimeout(), onFirst)
 	if err != nil {
 		r.Streams = st.Streams
 		return r.fail(err)
 	}
 	cpu, _ := procCPU(p.pid())
+	// The endpoint shares the machine's cores: what it takes, the
+	// measured party cannot have.
+	r.EndpointCPUSeconds, _ = procCPU(epProc.pid())
 	_, hwm, _ := procRSS(p.pid())
 	if afterDone != nil {
 		afterDone()
@@ -540,7 +543,7 @@ func (b *bench) runWorkerMain(ctx context.Context) *RunResult {
 			b.report.ProfileSeconds = b.opts.ProfileSeconds
 		}
 	}
-	return b.finishBacklogRun(ctx, r, w.proc, epc, b.expectFan.PerStream(), onFirst, afterDone)
+	return b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.expectFan.PerStream(), onFirst, afterDone)
 }
 
 // addHeapProfile renders a heap profile once per sample index.
@@ -814,7 +817,7 @@ func (b *bench) runAggregate(ctx context.Context) *RunResult {
 		return r.fail(err)
 	}
 	defer w.Stop(60 * time.Second)
-	b.finishBacklogRun(ctx, r, w.proc, epc, b.expectAgg.PerStream(), nil, nil)
+	b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.expectAgg.PerStream(), nil, nil)
 	if r.Error != "" {
 		return r
 	}

@@ -105,6 +105,9 @@ type RunResult struct {
 	// CPUSeconds is user+system time of the process when the work was done
 	// (before SIGTERM), from /proc/<pid>/stat.
 	CPUSeconds         float64 `json:"cpu_s"`
+	// EndpointCPUSeconds is the same for the Firehose endpoint of the run,
+	// which shares the machine's cores with it; 0 for runs without one.
+	EndpointCPUSeconds float64 `json:"endpoint_cpu_s,omitempty"`
 	CPUPerMillion      float64 `json:"cpu_s_per_million"`
 	EventsPerCPUSecond float64 `json:"events_per_cpu_s"`
 	// PeakRSSMiB is the highest VmHWM (peak resident set) read from the
@@ -447,21 +450,25 @@ func (rep *Report) markdown() string {
 	}
 
 	p("\n## End to end (%d events backlog)\n\n", s.Events)
-	p("| run | events | seconds (first→last ack) | events/s | CPU s | CPU s per M events | events per CPU-s | peak RSS MiB | RSS growth | duplicates | machine busy (load at start) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| run | events | seconds (first→last ack) | events/s | CPU s | CPU s per M events | events per CPU-s | peak RSS MiB | RSS growth | duplicates | endpoint CPU s | machine busy (load at start) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rep.Runs {
 		if r.Kind != "backlog" {
 			continue
 		}
 		if r.Error != "" {
-			p("| %s | FAILED: %s ||||||||||\n", r.Name, r.Error)
+			p("| %s | FAILED: %s |||||||||||\n", r.Name, r.Error)
 			continue
 		}
 		growth := "n/a"
 		if r.RSSGrowthPct != nil {
 			growth = fmt.Sprintf("%+.1f%%", *r.RSSGrowthPct)
 		}
-		p("| %s | %d | %.1f | %.0f | %.2f | %.2f | %.0f | %.1f | %s | %d | %.0f%% (%s) |\n",
-			r.Name, r.Events, r.Seconds, r.EventsPerSec, r.CPUSeconds, r.CPUPerMillion, r.EventsPerCPUSecond, r.PeakRSSMiB, growth, r.Duplicates, r.MachineBusyPct, r.LoadAvg)
+		epCPU := "n/a"
+		if r.EndpointCPUSeconds > 0 {
+			epCPU = fmt.Sprintf("%.2f", r.EndpointCPUSeconds)
+		}
+		p("| %s | %d | %.1f | %.0f | %.2f | %.2f | %.0f | %.1f | %s | %d | %s | %.0f%% (%s) |\n",
+			r.Name, r.Events, r.Seconds, r.EventsPerSec, r.CPUSeconds, r.CPUPerMillion, r.EventsPerCPUSecond, r.PeakRSSMiB, growth, r.Duplicates, epCPU, r.MachineBusyPct, r.LoadAvg)
 	}
 	p("\nRuns: ")
 	for _, r := range rep.Runs {
