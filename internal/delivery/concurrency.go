@@ -10,8 +10,9 @@ import (
 // adaptive mode it moves the bound the way TCP moves its window (additive
 // increase, multiplicative decrease): every call that goes through cleanly
 // adds 1/limit, so the limit grows by about one per round of calls; a
-// throttled call, or one whose latency rises well above the stream's usual
-// latency, halves it, at most once per round trip so one burst of throttles
+// throttled call (more of its records throttled than the stream's baseline of
+// random throttles explains, see pace.go), or one whose latency rises well
+// above the stream's usual latency, halves it, at most once per round trip so one burst of throttles
 // counts as one congestion signal. Firehose's per-stream quota is then found
 // and tracked instead of overrun, which is what a fixed concurrency does.
 type Limiter struct {
@@ -85,8 +86,14 @@ func (l *Limiter) Release(sig Signal, latency time.Duration, sent, accepted int)
 	defer l.mu.Unlock()
 	l.inflight--
 	if l.adaptive {
-		cut := l.adjust(sig, latency.Seconds())
-		l.account(sig, sent, accepted, cut)
+		// Records throttled at the stream's baseline rate went through as
+		// far as load is concerned: the call counts as clean.
+		load := sig
+		if sig == Congested && !l.pace.callCongested(sig, sent, accepted) {
+			load = Clean
+		}
+		l.adjust(load, latency.Seconds())
+		l.account(sig, sent, accepted, latency)
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})
@@ -96,9 +103,9 @@ func (l *Limiter) Release(sig Signal, latency time.Duration, sent, accepted int)
 // count as a sign of congestion.
 const latencyFactor = 2.5
 
-// adjust moves the concurrency limit and reports whether this call was
-// taken as a new congestion signal (at most one per round trip).
-func (l *Limiter) adjust(sig Signal, rtt float64) bool {
+// adjust moves the concurrency limit; congestion halves it at most once per
+// round trip.
+func (l *Limiter) adjust(sig Signal, rtt float64) {
 	now := l.now()
 	slow := l.rtt > 0 && rtt > latencyFactor*l.rtt && sig == Clean
 	if sig == Clean && !slow {
@@ -112,13 +119,11 @@ func (l *Limiter) adjust(sig Signal, rtt float64) bool {
 	case sig == Congested || slow:
 		window := time.Duration(max(l.rtt, 0.05) * float64(time.Second))
 		if now.Sub(l.lastCut) < window {
-			return false
+			return
 		}
 		l.lastCut = now
 		l.limit = max(l.min, l.limit/2)
-		return sig == Congested
 	case sig == Clean:
 		l.limit = min(l.max, l.limit+1/l.limit)
 	}
-	return false
 }

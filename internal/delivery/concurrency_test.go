@@ -153,40 +153,98 @@ func TestFixedLimiterBlocksAtItsBound(t *testing.T) {
 	}
 }
 
-// simulateQuota runs l for the given simulated time against a stream whose quota
-// is quota records per second, held in a token bucket of one second; like
-// Firehose it answers at once and fails the records over the quota one by
-// one. outage, when it returns true, fails every record. observe sees each
-// call's time, accepted records and signal.
-func simulateQuota(l *Limiter, quota float64, until time.Duration, outage func(time.Time) bool, observe func(now time.Time, ok int, sig Signal)) {
+// quotaStream is a simulated Firehose stream for simulateQuota.
+type quotaStream struct {
+	// quota is the stream's quota in records per second at a time. Like
+	// Firehose's it is a token bucket holding one second, full at the start.
+	quota func(time.Time) float64
+	// fail is the share of records throttled at random, whatever the rate.
+	// As in firehosesim, a record failed this way takes no quota token.
+	fail float64
+	// outage, when set and true, fails every record.
+	outage func(time.Time) bool
+}
+
+// fixedQuota is a quotaStream with a constant quota and nothing else.
+func fixedQuota(q float64) quotaStream {
+	return quotaStream{quota: func(time.Time) float64 { return q }}
+}
+
+// simulateQuota runs l for the given simulated time against s, one call of
+// 500 records at a time with a round trip of 10 ms; like Firehose the stream
+// answers at once and fails the records over the quota one by one. The call's
+// signal comes from signal(), as in delivery. observe sees each call's time,
+// accepted and failed records and signal. Random decisions come from a fixed
+// seed, so every run is the same.
+func simulateQuota(l *Limiter, s quotaStream, until time.Duration, observe func(now time.Time, ok, failed int, sig Signal)) {
 	const batch, rtt = 500, 10 * time.Millisecond
+	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Unix(1000, 0)
 	l.now = func() time.Time { return now }
-	bucket, filled, end := quota, now, now.Add(until)
+	bucket, filled, end := s.quota(now), now, now.Add(until)
 	for now.Before(end) {
 		l.mu.Lock()
-		wait := l.takeLocked(batch)
+		_, wait := l.reserveLocked(batch)
 		l.mu.Unlock()
-		if wait > 0 {
-			now = now.Add(wait)
-			continue
-		}
+		now = now.Add(wait)
 		_ = l.Acquire(context.Background())
-		bucket = min(quota, bucket+now.Sub(filled).Seconds()*quota)
+		q := s.quota(now)
+		bucket = min(q, bucket+now.Sub(filled).Seconds()*q)
 		filled = now
-		ok := min(batch, int(bucket))
-		if outage != nil && outage(now) {
-			ok = 0
+		down := s.outage != nil && s.outage(now)
+		ok := 0
+		for range batch {
+			if down || (s.fail > 0 && rng.Float64() < s.fail) {
+				continue
+			}
+			if bucket >= 1 {
+				bucket--
+				ok++
+			}
 		}
-		bucket -= float64(ok)
 		now = now.Add(rtt)
-		sig := Clean
-		if ok < batch {
-			sig = Congested
-		}
+		sig := signal(answer(batch, batch-ok), nil)
 		l.Release(sig, rtt, batch, ok)
-		observe(now, ok, sig)
+		observe(now, ok, batch-ok, sig)
 	}
+}
+
+// answer is a PutRecordBatch answer to sent records of which the first
+// throttled failed with ServiceUnavailableException.
+func answer(sent, throttled int) *firehose.PutRecordBatchOutput {
+	o := &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(int32(throttled)), RequestResponses: make([]types.PutRecordBatchResponseEntry, sent)}
+	for i := range throttled {
+		o.RequestResponses[i].ErrorCode = aws.String("ServiceUnavailableException")
+	}
+	return o
+}
+
+// quotaFigures sums a simulation's calls from a time on.
+type quotaFigures struct {
+	from                       time.Time
+	calls, throttled, accepted int
+}
+
+func (f *quotaFigures) observe(now time.Time, ok, failed int, _ Signal) {
+	if now.Before(f.from) {
+		return
+	}
+	f.calls++
+	f.accepted += ok
+	if failed > 0 {
+		f.throttled++
+	}
+}
+
+// goodput is the accepted records per second over seconds, as a share of quota.
+func (f *quotaFigures) goodput(seconds, quota float64) float64 {
+	return float64(f.accepted) / seconds / quota
+}
+
+// throttledShare is the share of calls with a failed record, as the
+// benchmark counts them.
+func (f *quotaFigures) throttledShare() float64 {
+	return float64(f.throttled) / float64(max(f.calls, 1))
 }
 
 // TestPacingConvergesToARecordQuota simulates, with a fake clock, a stream
@@ -197,38 +255,76 @@ func TestPacingConvergesToARecordQuota(t *testing.T) {
 	t.Parallel()
 	for _, quota := range []float64{2000, 10000, 40000} {
 		l := NewLimiter(true, 2, 16)
-		var calls, throttled, accepted int
-		measureFrom := time.Unix(1000, 0).Add(20 * time.Second) // after convergence
-		simulateQuota(l, quota, 80*time.Second, nil, func(now time.Time, ok int, sig Signal) {
-			if now.After(measureFrom) {
-				calls++
-				accepted += ok
-				if sig == Congested {
-					throttled++
-				}
-			}
-		})
-		goodput := float64(accepted) / 60 / quota
-		share := float64(throttled) / float64(calls)
+		f := quotaFigures{from: time.Unix(1000, 0).Add(20 * time.Second)} // after convergence
+		simulateQuota(l, fixedQuota(quota), 80*time.Second, f.observe)
+		goodput, share := f.goodput(60, quota), f.throttledShare()
 		t.Logf("quota %.0f records/s: goodput %.1f%% of quota, %.1f%% of calls throttled, rate %.0f", quota, 100*goodput, 100*share, l.Rate())
 		if goodput < 0.9 || share > 0.10 {
 			t.Errorf("quota %.0f: goodput %.1f%%, throttled calls %.1f%%; want >= 90%% and <= 10%%", quota, 100*goodput, 100*share)
+		}
+		if b := l.Baseline(); b > 0.02 {
+			t.Errorf("quota %.0f: learned a baseline of %.0f%% random throttles where there are none", quota, 100*b)
+		}
+	}
+}
+
+// TestPacingFollowsARisingQuota starts under a quota of 5,000 records/s and
+// raises it to 15,000 after 40 s: the pace must have found the first, and
+// find the second within 20 s.
+func TestPacingFollowsARisingQuota(t *testing.T) {
+	t.Parallel()
+	start := time.Unix(1000, 0)
+	raised := start.Add(40 * time.Second)
+	s := quotaStream{quota: func(now time.Time) float64 {
+		if now.Before(raised) {
+			return 5000
+		}
+		return 15000
+	}}
+	l := NewLimiter(true, 2, 16)
+	perSecond := map[int]int{}
+	simulateQuota(l, s, 80*time.Second, func(now time.Time, ok, _ int, _ Signal) {
+		perSecond[int(now.Sub(start).Seconds())] += ok
+	})
+	sum := func(from, to int) (n int) {
+		for s := from; s < to; s++ {
+			n += perSecond[s]
+		}
+		return n
+	}
+	if got := float64(sum(20, 40)) / 20 / 5000; got < 0.9 {
+		t.Errorf("goodput %.0f%% of the first quota over seconds 20-40, want >= 90%%", 100*got)
+	}
+	if got := float64(sum(60, 80)) / 20 / 15000; got < 0.9 {
+		t.Errorf("goodput %.0f%% of the raised quota 20-40 s after the raise, want >= 90%%", 100*got)
+	}
+	for s := 40; s < 60; s++ {
+		if float64(perSecond[s]) >= 0.9*15000 {
+			t.Logf("90%% of the raised quota reached %d s after the raise", s-40)
+			return
 		}
 	}
 }
 
 // TestPacingRecoversQuicklyAfterAnOutage throttles every call for 30
-// simulated seconds, which cuts the rate to its floor, then restores the
-// quota: from the 15th second on, goodput must average 90% of it and never
-// fall under 75% in any second.
+// simulated seconds, then restores the quota: from the 15th second on,
+// goodput must average 90% of it and never fall under 75% in any second.
 func TestPacingRecoversQuicklyAfterAnOutage(t *testing.T) {
 	t.Parallel()
 	const quota = 10000.0
 	l := NewLimiter(true, 2, 16)
 	outageFrom, outageTo := time.Unix(1000, 0).Add(20*time.Second), time.Unix(1000, 0).Add(50*time.Second)
 	perSecond := map[int]int{}
-	inOutage := func(now time.Time) bool { return now.After(outageFrom) && now.Before(outageTo) }
-	simulateQuota(l, quota, 80*time.Second, inOutage, func(now time.Time, ok int, _ Signal) {
+	s := fixedQuota(quota)
+	s.outage = func(now time.Time) bool { return now.After(outageFrom) && now.Before(outageTo) }
+	var before float64
+	simulateQuota(l, s, 80*time.Second, func(now time.Time, ok, _ int, _ Signal) {
+		if now.Before(outageFrom) {
+			before = l.pace.rate
+		}
+		if now.After(outageFrom.Add(5*time.Second)) && now.Before(outageTo) && l.pace.rate < 0.5*before {
+			t.Fatalf("the outage cut the rate from %.0f to %.0f", before, l.pace.rate)
+		}
 		perSecond[int(now.Sub(outageTo).Seconds())] += ok
 	})
 	total := 0
@@ -240,6 +336,49 @@ func TestPacingRecoversQuicklyAfterAnOutage(t *testing.T) {
 	}
 	if got := float64(total) / 15 / quota; got < 0.9 {
 		t.Errorf("goodput %.0f%% of the quota over seconds 15-30 after the outage, want >= 90%%", 100*got)
+	}
+}
+
+// TestRandomThrottlesOnTopOfAQuota fails 30% of records at random, whatever
+// the rate, on top of a quota (the benchmark's quota_faults30). Those failures
+// take no quota tokens, so the quota is reached by offering 1/0.7 of it; the
+// pace must learn that 30% is the stream's baseline instead of cutting to its
+// floor, and still reach 90% of the quota.
+func TestRandomThrottlesOnTopOfAQuota(t *testing.T) {
+	t.Parallel()
+	// Not 40,000: one call at a time offers at most 50,000 records/s, and
+	// 70% of that is under it.
+	for _, quota := range []float64{2000, 10000, 20000} {
+		l := NewLimiter(true, 2, 16)
+		s := fixedQuota(quota)
+		s.fail = 0.3
+		f := quotaFigures{from: time.Unix(1000, 0).Add(10 * time.Second)}
+		simulateQuota(l, s, 70*time.Second, f.observe)
+		goodput := f.goodput(60, quota)
+		t.Logf("quota %.0f records/s, 30%% random throttles: goodput %.1f%% of quota, rate %.0f, baseline %.1f%%, limit %d",
+			quota, 100*goodput, l.Rate(), 100*l.Baseline(), l.Limit())
+		if goodput < 0.9 {
+			t.Errorf("quota %.0f with 30%% random throttles: goodput %.1f%% of the quota, want >= 90%%", quota, 100*goodput)
+		}
+		if b := l.Baseline(); b < 0.25 || b > 0.4 {
+			t.Errorf("quota %.0f: learned baseline %.1f%%, want about 30%%", quota, 100*b)
+		}
+	}
+}
+
+// TestRandomThrottlesAloneDoNotSlowAStream fails 30% of records at random
+// with no quota to speak of: nothing the pace does changes that share, so it
+// must not pace the stream below what it sent before.
+func TestRandomThrottlesAloneDoNotSlowAStream(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(true, 2, 16)
+	s := fixedQuota(1e9)
+	s.fail = 0.3
+	f := quotaFigures{from: time.Unix(1000, 0).Add(10 * time.Second)}
+	simulateQuota(l, s, 40*time.Second, f.observe)
+	// One call of 500 every 10 ms unpaced: 50,000 records/s, 35,000 accepted.
+	if got := float64(f.accepted) / 30; got < 0.9*35000 {
+		t.Errorf("%.0f records/s accepted, want about 35,000 (rate %.0f, baseline %.2f)", got, l.Rate(), l.Baseline())
 	}
 }
 
@@ -255,11 +394,9 @@ func TestRandomThrottlesDoNotPaceAStreamBelowItsTraffic(t *testing.T) {
 	const batch = 12     // 240 records/s in 20 calls a second
 	for range 20 * 600 { // ten minutes
 		l.mu.Lock()
-		wait := l.takeLocked(batch)
+		_, wait := l.reserveLocked(batch)
 		l.mu.Unlock()
-		if wait > 0 {
-			now = now.Add(wait)
-		}
+		now = now.Add(wait)
 		_ = l.Acquire(context.Background())
 		sig, ok := Clean, batch
 		if rng.Float64() < 0.02 {
@@ -273,22 +410,48 @@ func TestRandomThrottlesDoNotPaceAStreamBelowItsTraffic(t *testing.T) {
 	}
 }
 
+// TestPaceIsFairToLargeCalls: a full batch waiting for the pace is not
+// starved by small calls that find a few tokens first.
+func TestPaceIsFairToLargeCalls(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(true, 2, 16)
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	l.pace.rate, l.pace.filled = 500, now
+	_, big := l.reserveLocked(500)
+	if big != time.Second {
+		t.Fatalf("500 records at 500/s from an empty bucket wait %v, want 1s", big)
+	}
+	_, small := l.reserveLocked(1)
+	if small <= big {
+		t.Errorf("a record asked for after the batch waits %v, less than the batch's %v", small, big)
+	}
+}
+
+// TestAFewFailedRecordsAreNotCongestion: signal reports any throttled record,
+// and the limiter decides what is congestion. A steady 1% of records
+// throttled at random (as in the chaos run) must neither halve the
+// concurrency nor hold the pace under a quota it could reach.
 func TestAFewFailedRecordsAreNotCongestion(t *testing.T) {
 	t.Parallel()
-	out := func(throttled int) *firehose.PutRecordBatchOutput {
-		o := &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(int32(throttled)), RequestResponses: make([]types.PutRecordBatchResponseEntry, 500)}
-		for i := range throttled {
-			o.RequestResponses[i].ErrorCode = aws.String("ServiceUnavailableException")
-		}
-		return o
-	}
-	if got := signal(out(0), nil); got != Clean {
+	if got := signal(answer(500, 0), nil); got != Clean {
 		t.Errorf("no failures: %v", got)
 	}
-	if got := signal(out(5), nil); got != Neutral {
-		t.Errorf("1%% of records throttled (noise): %v, want Neutral", got)
+	if got := signal(answer(500, 5), nil); got != Congested {
+		t.Errorf("1%% of records throttled: %v, want Congested (the limiter judges the share)", got)
 	}
-	if got := signal(out(60), nil); got != Congested {
-		t.Errorf("12%% of records throttled (over a quota): %v, want Congested", got)
+	l := NewLimiter(true, 2, 16)
+	if l.pace.callCongested(Congested, 500, 495) {
+		t.Error("a call with 1% of its records throttled counts as congestion")
+	}
+	if !l.pace.callCongested(Congested, 500, 440) {
+		t.Error("a call with 12% of its records throttled does not count as congestion")
+	}
+	s := fixedQuota(10000)
+	s.fail = 0.01
+	f := quotaFigures{from: time.Unix(1000, 0).Add(20 * time.Second)}
+	simulateQuota(l, s, 80*time.Second, f.observe)
+	if got := f.goodput(60, 10000); got < 0.9 {
+		t.Errorf("1%% random throttles under a quota: goodput %.1f%% of it, want >= 90%%", 100*got)
 	}
 }

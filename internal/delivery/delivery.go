@@ -248,14 +248,11 @@ func (s *Stream) decide(c Class) Class {
 	return c
 }
 
-// congestedShare is the share of a call's records that must fail with a
-// throttle for the call to count as congestion. Over its quota, Firehose fails
-// most of a call's records; a few failing at random (seen at a steady 1% in
-// the chaos run) are noise, and taking them as congestion pinned the pace to
-// its floor: a batch of 500 has a record failing in 99% of calls.
-const congestedShare = 0.1
-
-// signal reads a call's outcome as a congestion signal.
+// signal reads a call's outcome as a congestion signal: Congested when the
+// call or any of its records was throttled. How much throttling is congestion
+// is the limiter's call (pace.go): it knows the share of records the stream
+// loses at random whatever the rate, and a share under a fixed threshold can
+// still be a quota overrun.
 func signal(out *firehose.PutRecordBatchOutput, err error) Signal {
 	if err != nil {
 		if c, _ := Classify(err); c == Throttled {
@@ -266,14 +263,10 @@ func signal(out *firehose.PutRecordBatchOutput, err error) Signal {
 	if aws.ToInt32(out.FailedPutCount) == 0 {
 		return Clean
 	}
-	throttled := 0
 	for _, rr := range out.RequestResponses {
 		if rr.ErrorCode != nil && ClassifyCode(*rr.ErrorCode) == Throttled {
-			throttled++
+			return Congested
 		}
-	}
-	if float64(throttled) >= congestedShare*float64(len(out.RequestResponses)) {
-		return Congested
 	}
 	return Neutral
 }

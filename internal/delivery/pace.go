@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -9,72 +10,181 @@ import (
 // failed one by one, so a call's latency says nothing about the quota and a
 // bound on concurrency alone does not bound the rate: one call at a time can
 // offer many times the quota. The limiter therefore also paces records with a
-// token bucket whose rate follows AIMD: unpaced until the first throttle, then
-// set to what the stream actually accepted over the last second (at least
-// startRate, so throttles at start-up, before anything was accepted, do not
-// crawl), cut by a quarter on each later throttle (once per round trip), and
-// raised by 10% per second while calls go through clean, whatever their
-// number. Throttles while nothing at all is accepted (an outage) leave the
-// rate alone. It settles just under the quota with few throttled calls, and
-// after forgetAfter without a throttle it stops pacing until the next one.
+// token bucket whose rate follows AIMD, judged on samples (see sampleRecords)
+// of calls sent since the rate last changed; calls sent before the change
+// still describe the old rate, so they are not counted.
+//
+//   - Unpaced until the first congested sample, then set to what the stream
+//     actually accepted over the last second or two (at least startRate, so
+//     throttles at start-up, before anything was accepted, do not crawl).
+//   - A sample is congested when its share of throttled records is clearly
+//     above the baseline: the share that fails whatever the rate. Firehose
+//     (and the chaos run, and the benchmark's quota_faults30) throttles some
+//     records at random; those failures do not fall when the rate falls, and
+//     taking them as congestion drove the pace to its floor.
+//   - A congested sample cuts the rate by the share it implies is over the
+//     quota: a quota fails exactly the records over it, so with baseline b and
+//     share s the quota is about (1-(s-b)/(1-b)) of the rate; the cut aims at
+//     cutAim of that, within [deepestCut, rateCut] and never under tookShare
+//     of what the stream has just had accepted.
+//   - The baseline is learned by experiment. If the sample after a cut did
+//     not fall by at least half of what a quota predicts, the throttling is
+//     not about the rate: that share becomes the baseline and the cut is
+//     undone. The first clean sample after a cut was sent under any quota, so
+//     the baseline also moves halfway to its share, which corrects a wrong
+//     verdict in either direction.
+//   - The rate rises while samples are not congested and the pace is what
+//     holds the stream back, by rateGain per second at first and faster the
+//     longer the last cut is past, so a quota that was raised is found again
+//     in seconds while a steady one is approached gently.
+//   - A sample in which nothing was accepted (an outage) leaves the rate
+//     alone, and a share that does not fall with the rate (everything failing)
+//     undoes the cut it caused, so an outage never walks the rate down.
+//
+// Under a quota alone it settles just under it. Goodput stays near the quota
+// even while the pace swings below it, because the quota's own bucket
+// (Firehose's holds about a second) saves what the pace leaves unused and
+// lets it through when the pace is over. After forgetAfter without a cut it
+// stops pacing until the next congested sample.
 
 const (
-	minRate      = 500.0  // records per second, a full batch a second; never pace slower
-	startRate    = 5000.0 // the least a first throttle starts pacing at: ~5 MiB/s of 1 KB events, Firehose's usual quota
-	rateCut      = 0.75   // multiplicative decrease
-	rateGain     = 0.10   // increase per second of clean calls, as a share of the rate
-	burstSeconds = 0.25   // the bucket holds this much of the rate
+	minRate      = 500.0            // records per second, a full batch a second; never pace slower
+	startRate    = 5000.0           // the least a first throttle starts pacing at: ~5 MiB/s of 1 KB events, Firehose's usual quota
+	rateCut      = 0.95             // the least a congested sample cuts the rate by
+	deepestCut   = 0.5              // the most one sample cuts it by
+	cutAim       = 0.85             // a cut aims this far under the quota the throttled share implies
+	tookShare    = 0.6              // nor goes under this share of what the stream had accepted over the last second or two
+	rateGain     = 0.03             // increase per second of calls that are not congested, as a share of the rate, right after a cut
+	gainRamp     = 10 * time.Second // the increase grows by rateGain per gainRamp since the last cut
+	burstSeconds = 0.25             // the bucket holds this much of the rate
 	measureEvery = time.Second
 	forgetAfter  = 30 * time.Second
+	// A sample holds at least sampleRecords records sent over at least
+	// sampleTime, or whatever measureEvery brings. With many calls in
+	// flight, which one meets the quota's bucket empty is chance: one call
+	// is far too noisy a sample.
+	sampleRecords = 500
+	sampleTime    = 250 * time.Millisecond
+)
+
+// Judging a sample. Congested means a throttled share above
+// baseline + congestedMargin*(1-baseline) + noiseSigmas standard deviations of
+// the baseline share over the sample's records: with no baseline, 5% of
+// records throttled; with one, 5% of the records that would have passed
+// failing on top, beyond what chance explains.
+const (
+	congestedMargin = 0.05
+	noiseSigmas     = 3.0
+	// afterCutWeight: the first sample after a cut that is not congested,
+	// sent while the pace limited the stream, was sent under any quota, so
+	// its share is the baseline itself: the baseline moves that far towards
+	// it, up or down. Other samples are left out: they may carry a little
+	// quota throttling (up to the threshold), and letting them lift the
+	// baseline let the threshold climb with a growing overrun; letting them
+	// only lower it biased it low, so that chance took it for congestion.
+	afterCutWeight = 1.0 / 2
+	// maxBaseline: a share that does not fall with the rate and is higher
+	// than this is taken for an outage (or nearly one), not a baseline to
+	// pace around: the cut is undone but nothing is learned. It also keeps a
+	// wrong verdict (a cut that fell on calls still spaced by the old rate)
+	// from teaching the pacer to ignore a heavy overrun.
+	maxBaseline = 0.5
 )
 
 // pacer is the rate half of a Limiter; its fields are guarded by Limiter.mu.
 type pacer struct {
-	rate     float64 // records per second; 0 until the first throttle
-	tokens   float64
-	filled   time.Time
+	rate   float64 // records per second; 0 while unpaced
+	issued float64 // records given a place in line, ever
+	served float64 // records the bucket has let through, ever; less than issued while callers wait
+	filled time.Time
+	bound  bool // a reservation had to wait since the last sample: the pace is what limits the stream
+
+	// The accepted rate, over windows of measureEvery, for the start rate
+	// and to tell an outage.
+	first    time.Time // the first call
 	winStart time.Time
 	winCount float64 // accepted records in the current window
 	winSent  float64 // records sent in the current window
-	prevAcc  float64 // the same, for the window before
-	prevSent float64
+	prevSent float64 // records sent in the window before
+	prevAcc  float64 // records accepted in the window before
 	measured float64 // accepted records per second over the last window
-	gained   time.Time
-	lastCut  time.Time
+
+	// The current sample: calls sent since the rate last changed.
+	smpStart     time.Time
+	smpSent      float64
+	smpThrottled float64
+	smpAccepted  float64
+
+	baseline  float64   // share of records throttled whatever the rate
+	afterCut  bool      // no sample judged since the last cut
+	changed   time.Time // the rate last changed; calls sent before are stale
+	lastCut   time.Time
+	gained    time.Time
+	cutShare  float64 // the share that caused the last cut, while its effect is unknown; -1 for none
+	cutFactor float64 // what the last cut multiplied the rate by (1 for the start of pacing)
 }
 
 // Pace waits until n records may be sent, or ctx ends. Fixed limiters and
-// adaptive ones that have not been throttled yet never wait.
+// adaptive ones that are not pacing never wait.
 func (l *Limiter) Pace(ctx context.Context, n int) error {
-	for {
-		l.mu.Lock()
-		wait := l.takeLocked(float64(n))
-		l.mu.Unlock()
-		if wait <= 0 {
-			return nil
-		}
+	l.mu.Lock()
+	ticket, wait := l.reserveLocked(float64(n))
+	l.mu.Unlock()
+	for wait > 0 {
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
+		l.mu.Lock()
+		wait = l.pace.waitLocked(l.now(), ticket, float64(n))
+		l.mu.Unlock()
 	}
+	return nil
 }
 
-// takeLocked takes n tokens if it can and returns 0, or returns how long to
-// wait for them.
-func (l *Limiter) takeLocked(n float64) time.Duration {
+// reserveLocked takes a place in line for n records and returns it with how
+// long to wait before sending. Places are counted in records: a caller may go
+// once the bucket has let through everything reserved before it, at whatever
+// the rate is by then. Taking a place (rather than waiting for tokens and
+// trying again) keeps the order fair: a full batch is not starved by the
+// small resends of throttled records that slip in whenever a few tokens are
+// there, which once held a stream to a few records a second. Counting in
+// records rather than fixing each caller's time keeps a cut effective at
+// once even with many callers in line.
+func (l *Limiter) reserveLocked(n float64) (ticket float64, wait time.Duration) {
 	p := &l.pace
 	if !l.adaptive || p.rate == 0 {
-		return 0
+		return 0, 0
 	}
 	now := l.now()
-	capacity := max(p.rate*burstSeconds, n)
-	p.tokens = min(capacity, p.tokens+now.Sub(p.filled).Seconds()*p.rate)
-	p.filled = now
-	if p.tokens >= n {
-		p.tokens -= n
+	p.refill(now, n)
+	p.issued += n
+	ticket = p.issued
+	wait = p.waitLocked(now, ticket, n)
+	if wait > 0 {
+		p.bound = true
+	}
+	return ticket, wait
+}
+
+// waitLocked is how long the holder of ticket still has to wait.
+func (p *pacer) waitLocked(now time.Time, ticket, n float64) time.Duration {
+	if p.rate == 0 {
 		return 0
 	}
-	return time.Duration((n - p.tokens) / p.rate * float64(time.Second))
+	p.refill(now, n)
+	if p.served >= ticket {
+		return 0
+	}
+	return time.Duration((ticket - p.served) / p.rate * float64(time.Second))
+}
+
+// refill lets the bucket through at the rate since it was last filled; with
+// no one in line, at most a burst of burstSeconds (or one call) builds up.
+func (p *pacer) refill(now time.Time, n float64) {
+	if el := now.Sub(p.filled); el > 0 {
+		p.served = min(p.served+el.Seconds()*p.rate, p.issued+max(p.rate*burstSeconds, n))
+	}
+	p.filled = now
 }
 
 // bindingShare: the rate is cut only while the stream sends at least this
@@ -83,48 +193,158 @@ func (l *Limiter) takeLocked(n float64) time.Duration {
 // it would in time pace the stream below its own traffic.
 const bindingShare = 0.5
 
-// account records a call's records and adjusts the rate.
-func (l *Limiter) account(sig Signal, sent, accepted int, cut bool) {
+// congestedAbove is the throttled share over which n records are taken as
+// congestion, given the baseline.
+func (p *pacer) congestedAbove(n float64) float64 {
+	b := p.baseline
+	return b + congestedMargin*(1-b) + noiseSigmas*math.Sqrt(b*(1-b)/max(n, 1))
+}
+
+// callCongested reports whether one call's outcome is congestion for the
+// concurrency limit: a whole-call throttle, or a throttled share above the
+// baseline's threshold.
+func (p *pacer) callCongested(sig Signal, sent, accepted int) bool {
+	if sig != Congested {
+		return false
+	}
+	if sent <= 0 {
+		return true
+	}
+	return float64(sent-accepted)/float64(sent) > p.congestedAbove(float64(sent))
+}
+
+// account records a call's records and, once a sample is complete, adjusts
+// the rate. Congested calls' failed records count as throttled; Neutral calls
+// (errors that say nothing about load) are left out of the sample.
+func (l *Limiter) account(sig Signal, sent, accepted int, latency time.Duration) {
 	p := &l.pace
 	now := l.now()
 	if p.winStart.IsZero() {
-		p.winStart = now
+		p.first, p.winStart, p.smpStart, p.cutShare = now.Add(-latency), now, now, -1
 	}
 	p.winCount += float64(accepted)
 	p.winSent += float64(sent)
 	if el := now.Sub(p.winStart); el >= measureEvery {
 		p.measured = p.winCount / el.Seconds()
-		p.prevAcc, p.prevSent = p.winCount, p.winSent
+		p.prevSent, p.prevAcc = p.winSent, p.winCount
 		p.winStart, p.winCount, p.winSent = now, 0, 0
 	}
-	if sig == Congested && p.rate > 0 {
-		span := measureEvery.Seconds() + now.Sub(p.winStart).Seconds()
-		if (p.prevSent+p.winSent)/span < bindingShare*p.rate {
-			return
-		}
+	if sig == Neutral || sent <= 0 || now.Add(-latency).Before(p.changed) {
+		return
 	}
-	// Throttles while nothing at all is accepted are an outage, not a rate
-	// that is a little too high: the backoff waits them out, and the rate
-	// stays where it was so delivery resumes at full speed afterwards.
-	outage := accepted == 0 && p.winCount == 0 && p.measured == 0
+	if p.smpSent == 0 {
+		p.smpStart = now.Add(-latency)
+	}
+	p.smpSent += float64(sent)
+	p.smpAccepted += float64(accepted)
+	if sig == Congested {
+		p.smpThrottled += float64(sent - accepted)
+	}
+	if el := now.Sub(p.smpStart); (p.smpSent < sampleRecords || el < sampleTime) && el < measureEvery {
+		return
+	}
+	share, n, acc, bound := p.smpThrottled/p.smpSent, p.smpSent, p.smpAccepted, p.bound
+	p.smpSent, p.smpThrottled, p.smpAccepted, p.bound = 0, 0, 0, false
+	if share <= p.congestedAbove(n) {
+		p.relieved(now, share, bound)
+		return
+	}
+	p.congested(now, share, acc, bound)
+}
+
+// relieved handles a sample that is not congested: the baseline moves
+// towards its share if that is lower, the pending cut is judged a success,
+// and the rate rises, or pacing stops after forgetAfter without a cut.
+func (p *pacer) relieved(now time.Time, share float64, bound bool) {
+	if bound && p.afterCut {
+		p.baseline += (share - p.baseline) * afterCutWeight
+	}
+	p.afterCut = false
+	p.cutShare = -1
 	switch {
-	case sig == Congested && cut && outage && p.rate > 0:
-	case sig == Congested && cut:
-		if p.rate == 0 {
-			// First throttle: start from what the stream took.
-			p.rate = max(p.measured, p.winCount/max(now.Sub(p.winStart).Seconds(), 0.001), startRate)
-			p.tokens, p.filled, p.gained, p.lastCut = 0, now, now, now
-			return
-		}
-		p.rate = max(p.rate*rateCut, minRate)
-		p.gained, p.lastCut = now, now
-	case sig == Clean && p.rate > 0 && now.Sub(p.lastCut) > forgetAfter:
+	case p.rate == 0:
+	case now.Sub(p.lastCut) > forgetAfter:
 		p.rate = 0
-	case sig == Clean && p.rate > 0:
+	case !bound:
+		// The stream sends less than its pace: raising the pace would
+		// change nothing now and leave it far too high when traffic grows.
+		p.gained = now
+	default:
 		dt := min(now.Sub(p.gained).Seconds(), 1)
-		p.rate += p.rate * rateGain * dt
+		since := now.Sub(p.lastCut).Seconds() / gainRamp.Seconds()
+		p.rate += p.rate * rateGain * (1 + since) * dt
 		p.gained = now
 	}
+}
+
+// congested handles a congested sample: start pacing, or undo the last cut
+// if it did not lower the share, or cut.
+func (p *pacer) congested(now time.Time, share, accepted float64, bound bool) {
+	if p.rate == 0 {
+		// First throttle: start from what the stream took.
+		span := min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds()
+		p.rate = max((p.prevAcc+p.winCount)/max(span, 0.001), startRate)
+		p.served, p.filled = p.issued, now
+		p.setChanged(now, -1, 1, true) // an unknown cut: nothing to judge it by
+
+		return
+	}
+	// A sample in which nothing at all was accepted is an outage (or calls
+	// throttled whole), not a rate that is a little too high, and it says
+	// nothing about how far over a quota the rate would be: the backoff waits
+	// it out, and the rate stays where it was so delivery resumes at full
+	// speed afterwards.
+	if accepted == 0 {
+		return
+	}
+	// A cut is judged only if the pace then limited the stream: a cut to a
+	// rate the stream does not even reach changes nothing, so the share not
+	// falling would prove nothing. Such a cut is followed by another.
+	if p.cutShare >= 0 && bound {
+		// Had a quota caused cutShare, the share accepted after the cut
+		// would have grown by 1/cutFactor (up to 1-baseline). The share
+		// must fall by at least half of what that predicts.
+		a := 1 - p.cutShare
+		want := (min(1-p.baseline, a/p.cutFactor) - a) / 2
+		if p.cutShare-share < want {
+			// The share did not fall with the rate: not congestion.
+			if learned := min(share, p.cutShare); learned < maxBaseline {
+				p.baseline = max(p.baseline, learned)
+			}
+			p.rate /= p.cutFactor
+			p.setChanged(now, -1, 1, false)
+			return
+		}
+	}
+	span := max(min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds(), 0.001)
+	if (p.prevSent+p.winSent)/span < bindingShare*p.rate {
+		return
+	}
+	// Over a quota, the records beyond the baseline that fail are the share
+	// of the rate over the quota: cut by that, aiming a little under it.
+	// Whatever one sample says, a quota lets through at least what the
+	// stream has just had accepted, so a cut never goes under tookShare
+	// of that: calls bunched onto an empty bucket can fail far more records
+	// than the rate is over, and a cut to the floor then took the pace
+	// half a minute to climb back.
+	excess := (share - p.baseline) / (1 - p.baseline)
+	factor := min(max((1-excess)*cutAim, deepestCut), rateCut)
+	old := p.rate
+	took := (p.prevAcc + p.winCount) / span
+	p.rate = max(p.rate*factor, min(tookShare*took, p.rate*rateCut), minRate)
+	p.setChanged(now, share, p.rate/old, true)
+	p.afterCut = true
+}
+
+// setChanged notes a change of the rate: a cut (or the start of pacing), or
+// an undone cut; cutShare is the share that caused it, -1 if none.
+func (p *pacer) setChanged(now time.Time, cutShare, factor float64, cut bool) {
+	p.changed, p.gained, p.bound, p.afterCut = now, now, false, false
+	if cut {
+		p.lastCut = now
+	}
+	p.cutShare, p.cutFactor = cutShare, factor
+	p.smpSent, p.smpThrottled, p.smpAccepted = 0, 0, 0
 }
 
 // Rate is the current pacing rate in records per second; 0 means unpaced.
@@ -132,4 +352,11 @@ func (l *Limiter) Rate() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.pace.rate
+}
+
+// Baseline is the learned share of records throttled whatever the rate.
+func (l *Limiter) Baseline() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pace.baseline
 }
