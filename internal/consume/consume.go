@@ -34,6 +34,7 @@ type Handler interface {
 	// Handle takes one message of c. It returns once the message is tracked
 	// in c.Tracker (not when it is delivered); blocking here is how
 	// backpressure stops fetching. It returns an error only when ctx ends.
+	// *m is reused for the next message: keep its fields, not m.
 	Handle(ctx context.Context, c *Claim, m *kafka.Message) error
 	// Flush sends every buffered record now instead of after its linger, so
 	// revoked partitions and shutdown do not wait for it.
@@ -270,8 +271,12 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 		c.log.Error("cannot set the start offset", "partition", cl.String(), "offset", offset, "error", err)
 	}
 	consumed := c.opts.Metrics.Consumed.Get(telemetry.AttrTopic.String(cl.Topic))
+	// One Message for the loop: passed by pointer through an interface, a
+	// fresh one per message escaped to the heap (50 MB per million).
+	var m kafka.Message
 	for {
-		m, err := r.FetchMessage(ctx)
+		var err error
+		m, err = r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				break

@@ -96,7 +96,14 @@ func (r *rig) checkMembers(a assignment, ws ...*worker) {
 	r.e.t.Helper()
 	var logged []string
 	for _, w := range ws {
-		m := w.member()
+		// The broker may report the group Stable a moment before a worker
+		// has logged the generation it joined: wait for the line.
+		var m string
+		eventually(r.e.t, 20*time.Second, 50*time.Millisecond, "worker "+w.name+" logs a member id the group lists", func() (bool, string) {
+			m = w.member()
+			_, ok := a.members[m]
+			return ok, fmt.Sprintf("logged %q; group: %s", m, a)
+		})
 		logged = append(logged, m)
 		ps, ok := a.members[m]
 		if !ok {
