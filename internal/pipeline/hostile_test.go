@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/itest"
 )
 
@@ -72,5 +73,73 @@ func TestHostileInputIsDeadLetteredAndNothingStalls(t *testing.T) {
 		if h.reason == "" && got[h.name] != "" {
 			t.Errorf("%s: dead-lettered (%s) but should be delivered", h.name, got[h.name])
 		}
+	}
+}
+
+// TestRecordSizeBoundaryWithAggregation sends, to an aggregated stream, an
+// event whose record (with its newline) is exactly Firehose's 1,000 KiB
+// limit and one a byte larger, between small events: the first must arrive
+// as a Firehose record of its own, byte for byte; the second, which no
+// record can hold, goes to the dead-letter topic; the small events are
+// packed around them and nothing stalls.
+func TestRecordSizeBoundaryWithAggregation(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafkaWith(t, map[string]string{"message.max.bytes": "4194304"}, 1, "events", "dlq")
+	fh := itest.StartFirehose(t)
+	sized := func(n int) string { // a page event of n bytes
+		const head, tail = `{"type":"page","blob":"`, `"}`
+		return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+	}
+	exact := sized(config.MaxRecordBytes - 1) // + '\n' = the limit
+	over := sized(config.MaxRecordBytes)
+	msgs := []itest.Msg{
+		{Value: []byte(`{"type":"page","messageId":"a"}`)},
+		{Key: []byte("exact"), Value: []byte(exact)},
+		{Value: []byte(`{"type":"page","messageId":"b"}`)},
+		{Key: []byte("over"), Value: []byte(over)},
+		{Value: []byte(`{"type":"page","messageId":"c"}`)},
+	}
+	k.Produce(t, "events", msgs)
+	cfg := testConfig(k.Brokers, "g-boundary", "events")
+	cfg.Kafka.DLQTopic = "dlq"
+	cfg.Sources[0].MappedStreams[2].Aggregate = true // "*" -> everything
+	start(t, cfg, fh)
+	awaitCommitted(t, k, fh, "g-boundary", "events")
+
+	var alone int
+	lines := map[string]int{}
+	for _, r := range fh.Records("everything") {
+		if len(r) > config.MaxRecordBytes {
+			t.Fatalf("a Firehose record of %d bytes", len(r))
+		}
+		if string(r) == exact+"\n" {
+			alone++
+		}
+		for _, l := range strings.SplitAfter(string(r), "\n") {
+			if l != "" {
+				lines[l]++
+			}
+		}
+	}
+	if alone != 1 {
+		t.Errorf("the event of exactly the limit arrived alone %d times, want 1", alone)
+	}
+	want := map[string]int{exact + "\n": 1}
+	for _, id := range []string{"a", "b", "c"} {
+		want[`{"type":"page","messageId":"`+id+`"}`+"\n"] = 1
+	}
+	if d := itest.DiffMultisets(want, lines); d != "" {
+		t.Errorf("everything: %s", d)
+	}
+	var dead []string
+	for _, r := range k.Consume(t, "dlq") {
+		for _, h := range r.Headers {
+			if h.Key == "dlq.reason" {
+				dead = append(dead, string(r.Key)+":"+string(h.Value))
+			}
+		}
+	}
+	if len(dead) != 1 || dead[0] != "over:record_too_large" {
+		t.Errorf("dead letters %v, want [over:record_too_large]", dead)
 	}
 }
