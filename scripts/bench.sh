@@ -33,6 +33,8 @@
 #   BENCH_BENCHTIME=1s            -benchtime of the micro-benchmarks
 #   BENCH_KEEP=0                  1 keeps the Kafka data dir and the S3 objects
 #   BENCH_WORK_DIR=.cache/bench   logs, generated configs, profile, binaries
+#   BENCH_WORKER_YAML=            appended to every worker config, for experiments
+#                                 (top-level sections it lacks: memory:, batch:)
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)

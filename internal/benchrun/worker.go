@@ -74,7 +74,10 @@ type workerProc struct {
 // against the endpoint at url.
 func startWorker(bin, dir, name string, cfg workerConfig, url string, log io.Writer) (*workerProc, error) {
 	path := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(cfg.yaml()), 0o644); err != nil {
+	// BENCH_WORKER_YAML adds top-level sections the generated file does not
+	// have (memory:, batch:), for experiments; the report shows the file.
+	text := cfg.yaml() + os.Getenv("BENCH_WORKER_YAML")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	w := &workerProc{addrCh: make(chan string, 1)}

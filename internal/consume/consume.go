@@ -288,7 +288,12 @@ func (c *Consumer) fetch(ctx context.Context, cl *Claim, offset int64) {
 		if err := c.h.Handle(ctx, cl, &m); err != nil {
 			break
 		}
-		if c.opts.MaxPending > 0 {
+		if c.opts.MaxPending > 0 && cl.Tracker.Pending() >= c.opts.MaxPending {
+			// The read-ahead window is full. Its oldest message may only be
+			// waiting out the linger of a stream that gets few records;
+			// holding the partition for it capped a backlog's speed at
+			// MaxPending per linger. Send lingering batches now.
+			c.h.Flush()
 			if err := cl.Tracker.WaitPendingBelow(ctx, c.opts.MaxPending); err != nil {
 				break
 			}

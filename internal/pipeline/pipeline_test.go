@@ -486,3 +486,24 @@ func TestAggregatedStreamReadsBackTheSameLines(t *testing.T) {
 	// Streams without aggregate keep one event per record.
 	checkDelivered(t, fh, map[string]map[string]int{"pages": want["pages"]})
 }
+
+// TestLingerNeverStallsAPartition reads a partition whose read-ahead window
+// (max_pending_per_partition) is far smaller than a batch, with a linger of
+// a minute: every window's oldest message sits in a batch that is not full.
+// Batches must go out when the window fills, not when the linger ends, so
+// all but the last window is delivered in seconds (the last one, with
+// nothing behind it, rightly waits out its linger).
+func TestLingerNeverStallsAPartition(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 1, "events")
+	fh := itest.StartFirehose(t)
+	evs := events(1500, "linger")
+	produce(t, k, "events", 1, evs)
+	cfg := testConfig(k.Brokers, "g-linger", "events")
+	cfg.Batch.Linger = config.Duration(time.Minute)
+	cfg.Kafka.MaxPendingPerPartition = 100
+	cfg.ShutdownTimeout = config.Duration(2 * time.Second)
+	start(t, cfg, fh)
+	head := count(expected(evs[:len(evs)-cfg.Kafka.MaxPendingPerPartition]))
+	fh.Await(t, 30*time.Second, "all but the last window, well before one linger", func() bool { return fh.Total() >= head })
+}
