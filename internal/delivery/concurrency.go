@@ -11,10 +11,12 @@ import (
 // increase, multiplicative decrease): every call that goes through cleanly
 // adds 1/limit, so the limit grows by about one per round of calls; a
 // throttled call (more of its records throttled than the stream's baseline of
-// random throttles explains, see pace.go), or one whose latency rises well
-// above the stream's usual latency, halves it, at most once per round trip so one burst of throttles
-// counts as one congestion signal. Firehose's per-stream quota is then found
-// and tracked instead of overrun, which is what a fixed concurrency does.
+// random throttles explains, see pace.go; once the stream is paced, only a
+// call of which nothing was accepted), or one whose latency rises well above
+// the stream's usual latency, halves it, at most once per round trip so one
+// burst of throttles counts as one congestion signal. Firehose's per-stream
+// quota is then found and tracked instead of overrun, which is what a fixed
+// concurrency does.
 type Limiter struct {
 	adaptive bool
 	min, max float64
@@ -92,8 +94,19 @@ func (l *Limiter) Release(sig Signal, latency time.Duration, sent, accepted int)
 		if sig == Congested && !l.pace.callCongested(sig, sent, accepted) {
 			load = Clean
 		}
+		// Once the stream is paced, records throttled one by one are the
+		// pace's to answer: halving the calls in flight as well held paced
+		// calls back, then let them go in a bunch that met the quota's
+		// bucket empty, so a cut was followed by more throttles.
+		if load == Congested && l.pace.rate > 0 && accepted > 0 {
+			load = Clean
+		}
 		l.adjust(load, latency.Seconds())
+		rate := l.pace.rate
 		l.account(sig, sent, accepted, latency)
+		if l.pace.rate != rate {
+			l.pace.rateMoved()
+		}
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})

@@ -455,3 +455,188 @@ func TestAFewFailedRecordsAreNotCongestion(t *testing.T) {
 		t.Errorf("1%% random throttles under a quota: goodput %.1f%% of it, want >= 90%%", 100*got)
 	}
 }
+
+// flowSim runs l against s the way the worker does: callers goroutines
+// (batches being delivered at once) each send batches of 500 records through
+// the pace and the concurrency limit, with a latency of 10-40 ms per call
+// during which other calls go out, and resend the failed records as Deliver
+// does (at once when resendAtOnce allows it, else after an exponential
+// backoff from 100 ms, doubling, jitter 0.5, at most 10 s). The stream takes
+// each call's records when the call arrives. Everything runs on a fake clock
+// with a fixed seed, so every run is the same. observe sees each call as in
+// simulateQuota.
+func flowSim(l *Limiter, s quotaStream, callers int, until time.Duration, observe func(now time.Time, ok, failed int, sig Signal)) {
+	const batch = 500
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := time.Unix(1000, 0)
+	l.now = func() time.Time { return now }
+	bucket, filled, end := s.quota(now), now, now.Add(until)
+	type caller struct {
+		at       time.Time
+		state    int // 0 start, 1 pacing, 2 waiting for a slot, 3 in flight
+		n, ok    int
+		ticket   float64
+		latency  time.Duration
+		backoffs int
+		quick    int
+	}
+	cs := make([]*caller, callers)
+	for i := range cs {
+		cs[i] = &caller{at: now, n: batch}
+	}
+	for {
+		var c *caller
+		for _, x := range cs {
+			if x.state != 2 && (c == nil || x.at.Before(c.at)) {
+				c = x
+			}
+		}
+		now = c.at
+		if !now.Before(end) {
+			return
+		}
+		switch c.state {
+		case 0:
+			l.mu.Lock()
+			t, wait := l.reserveLocked(float64(c.n))
+			l.mu.Unlock()
+			c.ticket, c.state, c.at = t, 1, now.Add(wait)
+		case 1:
+			l.mu.Lock()
+			wait := l.pace.waitLocked(now, c.ticket, float64(c.n))
+			got := wait == 0 && l.inflight < int(l.limit)
+			if got {
+				l.inflight++
+			}
+			l.mu.Unlock()
+			switch {
+			case wait > 0:
+				c.at = now.Add(wait)
+			case !got:
+				c.state = 2
+			default:
+				q := s.quota(now)
+				bucket = min(q, bucket+now.Sub(filled).Seconds()*q)
+				filled = now
+				down := s.outage != nil && s.outage(now)
+				c.ok = 0
+				for range c.n {
+					if down || (s.fail > 0 && rng.Float64() < s.fail) {
+						continue
+					}
+					if bucket >= 1 {
+						bucket--
+						c.ok++
+					}
+				}
+				c.latency = time.Duration(10+rng.IntN(31)) * time.Millisecond
+				c.state, c.at = 3, now.Add(c.latency)
+			}
+		case 3:
+			failed := c.n - c.ok
+			sig := signal(answer(c.n, failed), nil)
+			rate := l.Rate()
+			l.Release(sig, c.latency, c.n, c.ok)
+			for _, x := range cs {
+				// A freed slot wakes the callers waiting for one, and a
+				// change of the rate those waiting for the pace.
+				if x.state == 2 || (x.state == 1 && l.Rate() != rate) {
+					x.state, x.at = 1, now
+				}
+			}
+			observe(now, c.ok, failed, sig)
+			c.state = 0
+			switch {
+			case failed == 0:
+				c.n, c.backoffs, c.quick = batch, 0, 0
+			case resendAtOnce(l, c.ok > 0, c.quick):
+				c.n, c.quick = failed, c.quick+1
+			default:
+				d := min(100*time.Millisecond<<c.backoffs, 10*time.Second)
+				c.at = now.Add(time.Duration(float64(d) * (0.5 + rng.Float64())))
+				c.n, c.backoffs = failed, c.backoffs+1
+			}
+		}
+	}
+}
+
+// TestPacingKeepsThrottledCallsFewWithCallsInFlight is the benchmark's
+// quota_adaptive and quota_fixed16 in the flow simulation: many batches at
+// once, calls in flight while the pace changes. Adaptive, at most 10% of
+// calls may carry a throttle, at 90% of the quota or more; a fixed 16 calls
+// at a time must be throttled far more.
+func TestPacingKeepsThrottledCallsFewWithCallsInFlight(t *testing.T) {
+	t.Parallel()
+	for _, quota := range []float64{5000, 10000, 20000} {
+		l := NewLimiter(true, 2, 16)
+		f := quotaFigures{from: time.Unix(1000, 0).Add(10 * time.Second)}
+		flowSim(l, fixedQuota(quota), 48, 130*time.Second, f.observe)
+		goodput, share := f.goodput(120, quota), f.throttledShare()
+		t.Logf("quota %.0f: goodput %.1f%% of quota, %.1f%% of calls throttled, rate %.0f, baseline %.3f, limit %d",
+			quota, 100*goodput, 100*share, l.Rate(), l.Baseline(), l.Limit())
+		if goodput < 0.9 || share > 0.10 {
+			t.Errorf("quota %.0f: goodput %.1f%%, throttled calls %.1f%%; want >= 90%% and <= 10%%", quota, 100*goodput, 100*share)
+		}
+		if b := l.Baseline(); b > 0.02 {
+			t.Errorf("quota %.0f: learned a baseline of %.1f%% random throttles where there are none", quota, 100*b)
+		}
+	}
+	fixed := NewLimiter(false, 16, 16)
+	f := quotaFigures{from: time.Unix(1000, 0).Add(10 * time.Second)}
+	flowSim(fixed, fixedQuota(10000), 48, 70*time.Second, f.observe)
+	t.Logf("fixed 16: goodput %.1f%% of quota, %.1f%% of calls throttled", 100*f.goodput(60, 10000), 100*f.throttledShare())
+	if f.throttledShare() < 0.5 {
+		t.Errorf("a fixed 16 calls at a time were throttled only %.1f%% of the time", 100*f.throttledShare())
+	}
+}
+
+// TestRandomThrottlesWithCallsInFlight is the benchmark's quota_faults30 in
+// the flow simulation: 30% of records throttled at random on top of the
+// quota, resends and all.
+func TestRandomThrottlesWithCallsInFlight(t *testing.T) {
+	t.Parallel()
+	for _, quota := range []float64{5000, 10000} {
+		l := NewLimiter(true, 2, 16)
+		s := fixedQuota(quota)
+		s.fail = 0.3
+		f := quotaFigures{from: time.Unix(1000, 0).Add(10 * time.Second)}
+		flowSim(l, s, 48, 70*time.Second, f.observe)
+		goodput := f.goodput(60, quota)
+		t.Logf("quota %.0f, 30%% random throttles: goodput %.1f%% of quota, %.1f%% of calls throttled, rate %.0f, baseline %.3f, limit %d",
+			quota, 100*goodput, 100*f.throttledShare(), l.Rate(), l.Baseline(), l.Limit())
+		if goodput < 0.9 {
+			t.Errorf("quota %.0f with 30%% random throttles: goodput %.1f%% of the quota, want >= 90%%", quota, 100*goodput)
+		}
+	}
+}
+
+// TestOutageWithCallsInFlightKeepsThePace fails every record for 30 s in the
+// flow simulation, batches backing off and waiting in the pace's line: the
+// pace must not be walked down, and goodput must be back at the quota soon
+// after. (That a call accepting nothing backs off instead of going again at
+// once is TestPacedStreamResendsThrottledRecordsWithoutBackoff's.)
+func TestOutageWithCallsInFlightKeepsThePace(t *testing.T) {
+	t.Parallel()
+	const quota = 10000.0
+	start := time.Unix(1000, 0)
+	from, to := start.Add(20*time.Second), start.Add(50*time.Second)
+	s := fixedQuota(quota)
+	s.outage = func(now time.Time) bool { return !now.Before(from) && now.Before(to) }
+	l := NewLimiter(true, 2, 16)
+	var before float64
+	accepted := 0
+	flowSim(l, s, 48, 80*time.Second, func(now time.Time, ok, _ int, _ Signal) {
+		if now.Before(from) {
+			before = l.Rate()
+		}
+		if !now.Before(from.Add(time.Second)) && now.Before(to) && l.Rate() < 0.5*before {
+			t.Fatalf("the outage cut the rate from %.0f to %.0f", before, l.Rate())
+		}
+		if !now.Before(to.Add(15 * time.Second)) {
+			accepted += ok
+		}
+	})
+	if got := float64(accepted) / 15 / quota; got < 0.9 {
+		t.Errorf("goodput %.0f%% of the quota 15-30 s after the outage, want >= 90%%", 100*got)
+	}
+}

@@ -1,9 +1,10 @@
 // Package delivery sends batches to one Firehose delivery stream with
 // PutRecordBatch and owns the retry loop: whole-call throttling and transient
 // faults back off and resend; partial failures resend only the records that
-// failed; errors retrying cannot fix go to a reject function (the dead-letter
-// topic) when there is one, and are retried slowly otherwise, so nothing is
-// ever dropped.
+// failed, at once if they were throttled while the stream is paced (the pace
+// bounds them; see resendAtOnce); errors retrying cannot fix go to a reject
+// function (the dead-letter topic) when there is one, and are retried slowly
+// otherwise, so nothing is ever dropped.
 package delivery
 
 import (
@@ -112,6 +113,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 	in := &firehose.PutRecordBatchInput{DeliveryStreamName: s.name}
 	wire := make([]types.Record, len(pending))
 	bo := s.opts.NewBackOff()
+	quick := 0 // resends of this batch that skipped the backoff
 	for attempt := 0; ; attempt++ {
 		in.Records = wire[:len(pending)]
 		// Data lacks the record's newline; the s.framing option passed
@@ -123,6 +125,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		class = s.decide(class)
 		var retry []batch.Record
 		var reason string
+		progress := false // some records were accepted and every failure was a throttle
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -145,7 +148,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			}
 		default:
 			var rejected []Rejected
-			retry, rejected, reason = s.sortResponses(ctx, pending, out)
+			retry, rejected, reason, progress = s.sortResponses(ctx, pending, out)
 			if len(rejected) > 0 {
 				s.opts.Reject(ctx, s.opts.Name, rejected)
 			}
@@ -154,6 +157,12 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			s.episode.ok()
 			s.failures.ok()
 			return nil
+		}
+		if resendAtOnce(s.opts.Limiter, progress, quick) {
+			quick++
+			telemetry.Add(ctx, m.Retries, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(reason))
+			pending = retry
+			continue
 		}
 		wait := bo.NextBackOff()
 		if wait == backoff.Stop {
@@ -171,6 +180,28 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		}
 		pending = retry
 	}
+}
+
+// maxQuickResends bounds the resends of one batch that skip the backoff
+// (see resendAtOnce), so a stream that keeps throttling a few records cannot
+// keep a batch spinning: after that many, it backs off as usual.
+const maxQuickResends = 16
+
+// resendAtOnce reports whether the records a call left throttled go again
+// without a backoff. It needs three things:
+//   - the stream is paced (the limiter's Rate is set): the pace, not the
+//     backoff, then bounds the records offered, and resends wait their turn
+//     in its line like any call. Backing off on top only held a batch's last
+//     records out for seconds: at 30% of records throttled at random a batch
+//     takes about seven attempts, and the backoff had reached 6 s by then
+//     while its partition's window of unfinished records stood still;
+//   - progress: the call was answered, some of its records were accepted and
+//     every one that failed was throttled. A call that failed whole, errors
+//     and an outage (nothing accepted) back off, and so does a single record
+//     Firehose keeps throttling, since a call of it alone accepts nothing;
+//   - fewer than maxQuickResends such resends of this batch so far.
+func resendAtOnce(l *Limiter, progress bool, quick int) bool {
+	return progress && quick < maxQuickResends && l != nil && l.Rate() > 0
 }
 
 // put makes one call and records its metrics.
@@ -276,8 +307,9 @@ func (s *Stream) callOutcome(ctx context.Context, outcome string) {
 }
 
 // sortResponses finishes the acknowledged records of a 200 answer and returns
-// the ones to send again and the ones rejected for good.
-func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out *firehose.PutRecordBatchOutput) (retry []batch.Record, rejected []Rejected, reason string) {
+// the ones to send again and the ones rejected for good; progress reports that
+// some were accepted and every record to send again was throttled.
+func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out *firehose.PutRecordBatchOutput) (retry []batch.Record, rejected []Rejected, reason string, progress bool) {
 	m := s.opts.Metrics
 	if len(out.RequestResponses) != len(pending) {
 		// The answer cannot be matched to the records: treat the call as one
@@ -285,7 +317,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		s.callOutcome(ctx, telemetry.OutcomeUnknown)
 		s.opts.Logger.Warn("PutRecordBatch answer does not match the request; sending every record again",
 			"sent", len(pending), "answered", len(out.RequestResponses))
-		return pending, nil, Unknown.String()
+		return pending, nil, Unknown.String(), false
 	}
 	acked, throttled, refused, refusedCode := 0, 0, 0, ""
 	var failed []codeCount // few distinct codes: counted, then recorded once each
@@ -330,7 +362,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 	if throttled > 0 {
 		s.episode.trouble(throttled)
 	}
-	return retry, rejected, reason
+	return retry, rejected, reason, acked > 0 && throttled == len(retry)
 }
 
 func (s *Stream) reject(ctx context.Context, recs []batch.Record, code, msg string) {

@@ -310,3 +310,105 @@ func TestDeniedWaitsUnlessConfiguredToDeadLetter(t *testing.T) {
 		}
 	}
 }
+
+// countingBackOff never waits and counts how often it was asked to.
+type countingBackOff struct{ n atomic.Int32 }
+
+func (b *countingBackOff) NextBackOff() time.Duration { b.n.Add(1); return 0 }
+func (b *countingBackOff) Reset()                     {}
+
+// throttleFirst answers with the first k records of data throttled.
+func throttleFirst(data []string, k int) *firehose.PutRecordBatchOutput {
+	out := ok(len(data))
+	out.FailedPutCount = aws.Int32(int32(k))
+	for i := range k {
+		out.RequestResponses[i] = types.PutRecordBatchResponseEntry{ErrorCode: aws.String("ServiceUnavailableException"), ErrorMessage: aws.String("Slow down.")}
+	}
+	return out
+}
+
+// TestPacedStreamResendsThrottledRecordsWithoutBackoff: records throttled one
+// by one in an answered call go again at once when the stream is paced (the
+// pace bounds them), and after a backoff otherwise; whole-call failures, a
+// call that accepts nothing and a batch past maxQuickResends back off.
+func TestPacedStreamResendsThrottledRecordsWithoutBackoff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		paced   bool
+		records int
+		put     func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error)
+		calls   int
+		backoff int
+	}{
+		{
+			name: "paced: a third throttled each time, no backoff", paced: true, records: 9, calls: 3, backoff: 0,
+			put: func(_ int, data []string) (*firehose.PutRecordBatchOutput, error) {
+				return throttleFirst(data, len(data)/3), nil
+			},
+		},
+		{
+			name: "not paced: the same answers back off", paced: false, records: 9, calls: 3, backoff: 2,
+			put: func(_ int, data []string) (*firehose.PutRecordBatchOutput, error) {
+				return throttleFirst(data, len(data)/3), nil
+			},
+		},
+		{
+			name: "paced: one record throttled again and again backs off once alone", paced: true, records: 4, calls: 5, backoff: 3,
+			put: func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+				if attempt < 4 {
+					return throttleFirst(data, 1), nil
+				}
+				return ok(len(data)), nil
+			},
+		},
+		{
+			name: "paced: whole-call throttles back off", paced: true, records: 3, calls: 3, backoff: 2,
+			put: func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+				if attempt < 2 {
+					return nil, &types.ServiceUnavailableException{Message: aws.String("Slow down.")}
+				}
+				return ok(len(data)), nil
+			},
+		},
+		{
+			name: "paced: an outage (every record throttled) backs off", paced: true, records: 3, calls: 4, backoff: 3,
+			put: func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+				if attempt < 3 {
+					return throttleFirst(data, len(data)), nil
+				}
+				return ok(len(data)), nil
+			},
+		},
+		{
+			name: "paced: one record accepted per call backs off after maxQuickResends", paced: true, records: maxQuickResends + 5, calls: maxQuickResends + 5, backoff: 4,
+			put: func(_ int, data []string) (*firehose.PutRecordBatchOutput, error) {
+				return throttleFirst(data, len(data)-1), nil
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := &fakeClient{t: t, put: tc.put}
+			l := NewLimiter(true, 16, 16)
+			if tc.paced {
+				// Fast enough never to wait; a cut would leave it so.
+				l.pace.rate, l.pace.lastCut = 1e9, time.Now()
+			}
+			bo := &countingBackOff{}
+			s := NewStream(Options{Name: "s", Client: c, NewBackOff: func() backoff.BackOff { return bo }, RequestTimeout: time.Second, Limiter: l})
+			recs, parts := records(tc.records)
+			if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.calls) != tc.calls || int(bo.n.Load()) != tc.backoff {
+				t.Errorf("%d calls and %d backoffs, want %d and %d", len(c.calls), bo.n.Load(), tc.calls, tc.backoff)
+			}
+			for i, p := range parts {
+				if p.done.Load() != 1 {
+					t.Errorf("record %d finished %d times, want 1", i, p.done.Load())
+				}
+			}
+		})
+	}
+}

@@ -10,9 +10,9 @@ import (
 // failed one by one, so a call's latency says nothing about the quota and a
 // bound on concurrency alone does not bound the rate: one call at a time can
 // offer many times the quota. The limiter therefore also paces records with a
-// token bucket whose rate follows AIMD, judged on samples (see sampleRecords)
-// of calls sent since the rate last changed; calls sent before the change
-// still describe the old rate, so they are not counted.
+// token bucket, judged on samples (see sampleRecords) of calls sent since the
+// rate last changed; calls sent before the change still describe the old
+// rate, so they are not counted.
 //
 //   - Unpaced until the first congested sample, then set to what the stream
 //     actually accepted over the last second or two (at least startRate, so
@@ -21,31 +21,51 @@ import (
 //     above the baseline: the share that fails whatever the rate. Firehose
 //     (and the chaos run, and the benchmark's quota_faults30) throttles some
 //     records at random; those failures do not fall when the rate falls, and
-//     taking them as congestion drove the pace to its floor.
+//     taking them as congestion drove the pace to its floor. Over the
+//     baseline the margin is small (congestedMargin): once the quota's
+//     bucket is empty every call carries throttled records, however little
+//     the pace is over, so a pace allowed 5% over the quota was a pace under
+//     which nearly every call was throttled.
 //   - A congested sample cuts the rate by the share it implies is over the
 //     quota: a quota fails exactly the records over it, so with baseline b and
 //     share s the quota is about (1-(s-b)/(1-b)) of the rate; the cut aims at
 //     cutAim of that, within [deepestCut, rateCut] and never under tookShare
-//     of what the stream has just had accepted.
-//   - The baseline is learned by experiment. If the sample after a cut did
-//     not fall by at least half of what a quota predicts, the throttling is
-//     not about the rate: that share becomes the baseline and the cut is
-//     undone. The first clean sample after a cut was sent under any quota, so
-//     the baseline also moves halfway to its share, which corrects a wrong
-//     verdict in either direction.
-//   - The rate rises while samples are not congested and the pace is what
-//     holds the stream back, by rateGain per second at first and faster the
-//     longer the last cut is past, so a quota that was raised is found again
-//     in seconds while a steady one is approached gently.
-//   - A sample in which nothing was accepted (an outage) leaves the rate
-//     alone, and a share that does not fall with the rate (everything failing)
-//     undoes the cut it caused, so an outage never walks the rate down.
+//     of what the stream has just had accepted. That quota (or what the
+//     sample accepted, if more: over a quota the stream gets the quota) is
+//     remembered as the ceiling.
+//   - The rate then grows along CUBIC's curve (cubicGain): fast back towards
+//     the ceiling, flat for several seconds just under and at it, then
+//     beyond it ever faster. Under a steady quota the pace thus spends most
+//     of its time just under the quota and finds it again only after the
+//     quota's bucket has been refilled, so few calls are throttled; past
+//     probeBeyond times the ceiling with no throttle the quota has risen,
+//     and growth turns exponential (rateGain, faster the longer the last cut
+//     is past) to find the new one in seconds. Growth needs the pace to be
+//     what holds the stream back.
+//   - The baseline is learned only by a confirmed experiment. If the sample
+//     after a cut did not fall by at least half of what a quota predicts, and
+//     what the stream accepted fell with the rate (over a quota it stays at
+//     the quota), the cut is in doubt, and the rate is cut again. If that cut
+//     does not lower the share either, the throttling is not about the rate:
+//     the median of the shares becomes the baseline and the rate goes back
+//     to where it was before the first cut in doubt. One experiment was not
+//     enough: the sample right after a cut can still meet the quota's bucket
+//     emptied by the calls before it, and the false baselines (8-15% with no
+//     random throttles at all) that taught raised the threshold, so the pace
+//     overran the quota further before each cut. The first sample after a
+//     cut that is not congested was sent under any quota: it lowers the
+//     baseline halfway to its share, and raises it only once a baseline has
+//     been confirmed.
+//   - A sample in which nothing was accepted (an outage, or calls throttled
+//     whole) leaves the rate alone, so an outage never walks the rate down;
+//     the backoff waits it out.
 //
-// Under a quota alone it settles just under it. Goodput stays near the quota
-// even while the pace swings below it, because the quota's own bucket
-// (Firehose's holds about a second) saves what the pace leaves unused and
-// lets it through when the pace is over. After forgetAfter without a cut it
-// stops pacing until the next congested sample.
+// Goodput stays near the quota even while the pace swings below it, because
+// the quota's own bucket (Firehose's holds about a second) saves what the pace
+// leaves unused and lets it through when the pace is over. After forgetAfter
+// without a cut it stops pacing until the next congested sample, unless the
+// stream has a baseline: Deliver resends randomly throttled records without a
+// backoff only while the stream is paced (resendAtOnce).
 
 const (
 	minRate      = 500.0            // records per second, a full batch a second; never pace slower
@@ -54,7 +74,10 @@ const (
 	deepestCut   = 0.5              // the most one sample cuts it by
 	cutAim       = 0.85             // a cut aims this far under the quota the throttled share implies
 	tookShare    = 0.6              // nor goes under this share of what the stream had accepted over the last second or two
-	rateGain     = 0.03             // increase per second of calls that are not congested, as a share of the rate, right after a cut
+	rateGain     = 0.03             // increase per second of calls that are not congested, as a share of the rate, right after a cut, with no ceiling
+	cubicGain    = 0.00025          // growth towards and past the ceiling: ceiling*(1+cubicGain*t³), t seconds from reaching it
+	maxGain      = 0.5              // nor faster than this share of the rate per second
+	probeBeyond  = 1.1              // past this share of the ceiling without a throttle, growth is exponential again
 	gainRamp     = 10 * time.Second // the increase grows by rateGain per gainRamp since the last cut
 	burstSeconds = 0.25             // the bucket holds this much of the rate
 	measureEvery = time.Second
@@ -69,25 +92,24 @@ const (
 
 // Judging a sample. Congested means a throttled share above
 // baseline + congestedMargin*(1-baseline) + noiseSigmas standard deviations of
-// the baseline share over the sample's records: with no baseline, 5% of
-// records throttled; with one, 5% of the records that would have passed
+// the baseline share over the sample's records: with no baseline, 2% of
+// records throttled; with one, 2% of the records that would have passed
 // failing on top, beyond what chance explains.
 const (
-	congestedMargin = 0.05
+	congestedMargin = 0.02
 	noiseSigmas     = 3.0
 	// afterCutWeight: the first sample after a cut that is not congested,
 	// sent while the pace limited the stream, was sent under any quota, so
 	// its share is the baseline itself: the baseline moves that far towards
-	// it, up or down. Other samples are left out: they may carry a little
-	// quota throttling (up to the threshold), and letting them lift the
-	// baseline let the threshold climb with a growing overrun; letting them
-	// only lower it biased it low, so that chance took it for congestion.
+	// it, down, or up once a baseline has been confirmed by experiment (it
+	// may still carry leftover quota throttles, and must not make a
+	// baseline out of nothing). Other samples are left out: they may carry a
+	// little quota throttling (up to the threshold), and letting them lift
+	// the baseline let the threshold climb with a growing overrun.
 	afterCutWeight = 1.0 / 2
 	// maxBaseline: a share that does not fall with the rate and is higher
-	// than this is taken for an outage (or nearly one), not a baseline to
-	// pace around: the cut is undone but nothing is learned. It also keeps a
-	// wrong verdict (a cut that fell on calls still spaced by the old rate)
-	// from teaching the pacer to ignore a heavy overrun.
+	// than this is taken for an outage (or nearly one) or a heavy overrun,
+	// not a baseline to pace around: nothing is learned and the cuts go on.
 	maxBaseline = 0.5
 )
 
@@ -97,7 +119,8 @@ type pacer struct {
 	issued float64 // records given a place in line, ever
 	served float64 // records the bucket has let through, ever; less than issued while callers wait
 	filled time.Time
-	bound  bool // a reservation had to wait since the last sample: the pace is what limits the stream
+	bound  bool          // a reservation had to wait since the last sample: the pace is what limits the stream
+	moved  chan struct{} // closed when the rate changes; see movedLocked
 
 	// The accepted rate, over windows of measureEvery, for the start rate
 	// and to tell an outage.
@@ -115,13 +138,19 @@ type pacer struct {
 	smpThrottled float64
 	smpAccepted  float64
 
-	baseline  float64   // share of records throttled whatever the rate
-	afterCut  bool      // no sample judged since the last cut
-	changed   time.Time // the rate last changed; calls sent before are stale
-	lastCut   time.Time
-	gained    time.Time
-	cutShare  float64 // the share that caused the last cut, while its effect is unknown; -1 for none
-	cutFactor float64 // what the last cut multiplied the rate by (1 for the start of pacing)
+	baseline    float64   // share of records throttled whatever the rate
+	afterCut    bool      // no sample judged since the last cut
+	ceiling     float64   // the quota the last cut implied, which growth approaches and then probes; 0 when unknown
+	cubicK      float64   // seconds after the last cut at which growth reaches the ceiling
+	doubted     bool      // the last cut's share did not fall: one more cut that fails to lower it teaches the baseline
+	doubtRate   float64   // the rate before the doubted cut, restored if the doubt is confirmed
+	doubtAt     float64   // the share that raised the doubt
+	cutAccepted float64   // records per second accepted in the sample that caused the last cut
+	changed     time.Time // the rate last changed; calls sent before are stale
+	lastCut     time.Time
+	gained      time.Time
+	cutShare    float64 // the share that caused the last cut, while its effect is unknown; -1 for none
+	cutFactor   float64 // what the last cut multiplied the rate by (1 for the start of pacing)
 }
 
 // Pace waits until n records may be sent, or ctx ends. Fixed limiters and
@@ -129,16 +158,44 @@ type pacer struct {
 func (l *Limiter) Pace(ctx context.Context, n int) error {
 	l.mu.Lock()
 	ticket, wait := l.reserveLocked(float64(n))
+	moved := l.pace.movedLocked()
 	l.mu.Unlock()
 	for wait > 0 {
-		if err := sleep(ctx, wait); err != nil {
-			return err
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-moved:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
 		}
 		l.mu.Lock()
 		wait = l.pace.waitLocked(l.now(), ticket, float64(n))
+		moved = l.pace.movedLocked()
 		l.mu.Unlock()
 	}
 	return nil
+}
+
+// movedLocked returns a channel closed when the rate next changes. A wait is
+// computed at the rate of the moment, and callers that slept it out after
+// the rate rose found the bucket long past their place and went at once, all
+// together, in a bunch that met the quota's bucket empty, cut or no cut: so
+// a change of the rate wakes every waiting caller to look again.
+func (p *pacer) movedLocked() <-chan struct{} {
+	if p.moved == nil {
+		p.moved = make(chan struct{})
+	}
+	return p.moved
+}
+
+// rateMoved wakes the callers waiting for the pace after a change of the rate.
+func (p *pacer) rateMoved() {
+	if p.moved != nil {
+		close(p.moved)
+		p.moved = nil
+	}
 }
 
 // reserveLocked takes a place in line for n records and returns it with how
@@ -244,32 +301,46 @@ func (l *Limiter) account(sig Signal, sent, accepted int, latency time.Duration)
 		return
 	}
 	share, n, acc, bound := p.smpThrottled/p.smpSent, p.smpSent, p.smpAccepted, p.bound
+	accRate := acc / max(now.Sub(p.smpStart).Seconds(), 0.001)
 	p.smpSent, p.smpThrottled, p.smpAccepted, p.bound = 0, 0, 0, false
 	if share <= p.congestedAbove(n) {
 		p.relieved(now, share, bound)
 		return
 	}
-	p.congested(now, share, acc, bound)
+	p.congested(now, share, accRate, bound)
 }
 
 // relieved handles a sample that is not congested: the baseline moves
 // towards its share if that is lower, the pending cut is judged a success,
 // and the rate rises, or pacing stops after forgetAfter without a cut.
 func (p *pacer) relieved(now time.Time, share float64, bound bool) {
-	if bound && p.afterCut {
+	if bound && p.afterCut && (share < p.baseline || p.baseline > 0) {
 		p.baseline += (share - p.baseline) * afterCutWeight
 	}
-	p.afterCut = false
+	p.afterCut, p.doubted = false, false
 	p.cutShare = -1
 	switch {
 	case p.rate == 0:
-	case now.Sub(p.lastCut) > forgetAfter:
+	case now.Sub(p.lastCut) > forgetAfter && p.baseline == 0:
+		// Forget the pace, unless the stream loses records at random:
+		// the pace is what lets Deliver resend those without a backoff
+		// (resendAtOnce), and without it the backoffs held the stream so
+		// far under its quota that it never met it again.
 		p.rate = 0
 	case !bound:
 		// The stream sends less than its pace: raising the pace would
 		// change nothing now and leave it far too high when traffic grows.
 		p.gained = now
+	case p.ceiling > 0 && p.rate < probeBeyond*p.ceiling:
+		// CUBIC's curve: fast towards the ceiling, flat around it, then
+		// probing beyond it ever faster.
+		dt := min(now.Sub(p.gained).Seconds(), 1)
+		t := now.Sub(p.lastCut).Seconds() - p.cubicK
+		target := p.ceiling * (1 + cubicGain*t*t*t)
+		p.rate = max(p.rate, min(target, p.rate*(1+maxGain*dt)))
+		p.gained = now
 	default:
+		// No ceiling, or well past it without a throttle: the quota rose.
 		dt := min(now.Sub(p.gained).Seconds(), 1)
 		since := now.Sub(p.lastCut).Seconds() / gainRamp.Seconds()
 		p.rate += p.rate * rateGain * (1 + since) * dt
@@ -277,9 +348,10 @@ func (p *pacer) relieved(now time.Time, share float64, bound bool) {
 	}
 }
 
-// congested handles a congested sample: start pacing, or undo the last cut
-// if it did not lower the share, or cut.
-func (p *pacer) congested(now time.Time, share, accepted float64, bound bool) {
+// congested handles a congested sample: start pacing, or judge the last cut
+// (and learn the baseline and undo the cuts in doubt if it is confirmed that
+// they did not lower the share), or cut.
+func (p *pacer) congested(now time.Time, share, accRate float64, bound bool) {
 	if p.rate == 0 {
 		// First throttle: start from what the stream took.
 		span := min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds()
@@ -294,7 +366,7 @@ func (p *pacer) congested(now time.Time, share, accepted float64, bound bool) {
 	// nothing about how far over a quota the rate would be: the backoff waits
 	// it out, and the rate stays where it was so delivery resumes at full
 	// speed afterwards.
-	if accepted == 0 {
+	if accRate == 0 {
 		return
 	}
 	// A cut is judged only if the pace then limited the stream: a cut to a
@@ -306,14 +378,31 @@ func (p *pacer) congested(now time.Time, share, accepted float64, bound bool) {
 		// must fall by at least half of what that predicts.
 		a := 1 - p.cutShare
 		want := (min(1-p.baseline, a/p.cutFactor) - a) / 2
-		if p.cutShare-share < want {
-			// The share did not fall with the rate: not congestion.
-			if learned := min(share, p.cutShare); learned < maxBaseline {
+		fell := p.cutShare-share >= want
+		// Over a quota, what the stream accepted stays at the quota
+		// when the rate falls, while random throttles fail the same
+		// share of any rate.
+		held := accRate >= p.cutAccepted*(1+p.cutFactor)/2
+		switch {
+		case fell || held:
+		case p.doubted:
+			// Twice the share did not fall with the rate: not congestion.
+			// Once is not enough: the sample after a cut can still meet
+			// the quota's bucket emptied by the calls before it, and a
+			// baseline learned from that raised the threshold of
+			// congestion, so the pace overran the quota further.
+			p.doubted = false
+			if learned := median(share, p.cutShare, p.doubtAt); learned < maxBaseline {
 				p.baseline = max(p.baseline, learned)
+				p.rate, p.ceiling = p.doubtRate, 0
+				p.setChanged(now, -1, 1, false)
+				return
 			}
-			p.rate /= p.cutFactor
-			p.setChanged(now, -1, 1, false)
-			return
+		default:
+			// Doubt, and cut again to see. The doubt lasts until a
+			// sample is not congested, so the rate it restores is the
+			// one before the first cut in doubt.
+			p.doubted, p.doubtRate, p.doubtAt = true, p.rate/p.cutFactor, min(share, p.cutShare)
 		}
 	}
 	span := max(min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds(), 0.001)
@@ -332,8 +421,12 @@ func (p *pacer) congested(now time.Time, share, accepted float64, bound bool) {
 	old := p.rate
 	took := (p.prevAcc + p.winCount) / span
 	p.rate = max(p.rate*factor, min(tookShare*took, p.rate*rateCut), minRate)
+	// The quota is about what the rate implies, or what the stream
+	// accepted, which over a quota is the quota itself.
+	p.ceiling = min(max(old*(1-excess), accRate), old)
+	p.cubicK = math.Cbrt(max(1-p.rate/p.ceiling, 0) / cubicGain)
 	p.setChanged(now, share, p.rate/old, true)
-	p.afterCut = true
+	p.afterCut, p.cutAccepted = true, accRate
 }
 
 // setChanged notes a change of the rate: a cut (or the start of pacing), or
@@ -359,4 +452,9 @@ func (l *Limiter) Baseline() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.pace.baseline
+}
+
+// median is the middle one of three.
+func median(a, b, c float64) float64 {
+	return max(min(a, b), min(max(a, b), c))
 }
