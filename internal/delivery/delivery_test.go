@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
 	"github.com/cenkalti/backoff/v4"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
 )
@@ -410,5 +411,47 @@ func TestPacedStreamResendsThrottledRecordsWithoutBackoff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBodiesBoundWhatIsInFlight gives three streams one body budget that
+// holds one of their bodies at a time: their calls must go one after the
+// other, and every batch must still be delivered.
+func TestBodiesBoundWhatIsInFlight(t *testing.T) {
+	t.Parallel()
+	var inCall, most atomic.Int32
+	c := &fakeClient{t: t, put: func(_ int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		n := inCall.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // hold the call so others would overlap
+		inCall.Add(-1)
+		return ok(len(data)), nil
+	}}
+	recs, parts := records(100)
+	one := bodySize(&firehose.PutRecordBatchInput{DeliveryStreamName: aws.String("s"), Records: make([]types.Record, 100)})
+	body := one + one/2 // room for one body, not two
+	bodies := semaphore.NewWeighted(body)
+	var wg sync.WaitGroup
+	for range 3 {
+		s := NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Bodies: bodies, BodiesSize: body})
+		wg.Go(func() {
+			if err := s.Deliver(t.Context(), &batch.Batch{Records: recs}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if most.Load() != 1 {
+		t.Errorf("%d calls at once; the body budget holds one", most.Load())
+	}
+	for i, p := range parts {
+		if p.done.Load() != 3 {
+			t.Fatalf("record %d finished %d times, want 3", i, p.done.Load())
+		}
 	}
 }

@@ -158,17 +158,7 @@ func AppendPutRecordBatchBody(dst []byte, in *firehose.PutRecordBatchInput) []by
 // appendBody appends the body of in; with newline, each record is sent as
 // its Data followed by '\n'.
 func appendBody(dst []byte, in *firehose.PutRecordBatchInput, newline bool) []byte {
-	extra := 0
-	if newline {
-		extra = 1
-	}
-	size := 64
-	if in.DeliveryStreamName != nil {
-		size += len(*in.DeliveryStreamName)
-	}
-	for _, r := range in.Records {
-		size += 12 + base64.StdEncoding.EncodedLen(len(r.Data)+extra)
-	}
+	size := encodedSize(in, newline)
 	if cap(dst)-len(dst) < size {
 		// A quarter more than this body needs: pooled buffers serve
 		// batches of every size, and growing one to the exact size of
@@ -193,6 +183,25 @@ func appendBody(dst []byte, in *firehose.PutRecordBatchInput, newline bool) []by
 	}
 	return append(dst, "]}"...)
 }
+
+// encodedSize bounds the body of in from above.
+func encodedSize(in *firehose.PutRecordBatchInput, newline bool) int {
+	extra := 0
+	if newline {
+		extra = 1
+	}
+	size := 64
+	if in.DeliveryStreamName != nil {
+		size += len(*in.DeliveryStreamName)
+	}
+	for _, r := range in.Records {
+		size += 12 + base64.StdEncoding.EncodedLen(len(r.Data)+extra)
+	}
+	return size
+}
+
+// bodySize is the size of the body Deliver's calls send for in.
+func bodySize(in *firehose.PutRecordBatchInput) int64 { return int64(encodedSize(in, true)) }
 
 // appendBase64 appends the base64 of data, followed by a newline when
 // newline is set, without copying data: base64 of whole 3-byte groups does

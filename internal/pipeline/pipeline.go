@@ -79,6 +79,11 @@ type Pipeline struct {
 
 	// Counts of the hot path, looked up once.
 	routed, inflightBytes *telemetry.Tally
+
+	// bodies bounds the request bodies being sent, over all streams, to
+	// half the record memory cap (see delivery.Options.Bodies).
+	bodies     *semaphore.Weighted
+	bodiesSize int64
 }
 
 type source struct {
@@ -133,6 +138,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		routed:        deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgRouted)),
 		inflightBytes: deps.Metrics.InFlightBytes.Get(),
 	}
+	p.bodies = semaphore.NewWeighted(p.bodiesSize)
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
 	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
 		Initial:    cfg.Delivery.Backoff.Initial.D(),
@@ -191,6 +197,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff, log *slog.Logger) *dest {
 	d := &dest{p: p}
 	opts := delivery.Options{
+		Bodies:         p.bodies,
+		BodiesSize:     p.bodiesSize,
 		Limiter:        delivery.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, 2, p.cfg.Delivery.MaxInFlight),
 		Tracer:         p.tracer(),
 		Name:           name,
