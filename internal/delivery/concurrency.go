@@ -113,14 +113,21 @@ func (l *Limiter) Release(sig Signal, latency time.Duration, sent, accepted int)
 }
 
 // latencyFactor is how far above its average a call's latency must be to
-// count as a sign of congestion.
-const latencyFactor = 2.5
+// count as a sign of congestion, and minLatencyRise by how much at least.
+// Without the floor, calls of a few milliseconds (a near endpoint, a busy
+// host's scheduler, a collection) halved the limit on jitter alone: a
+// goroutine dump of a backlog run had calls queued for slots while the
+// machine sat half idle.
+const (
+	latencyFactor  = 2.5
+	minLatencyRise = 0.1 // seconds
+)
 
 // adjust moves the concurrency limit; congestion halves it at most once per
 // round trip.
 func (l *Limiter) adjust(sig Signal, rtt float64) {
 	now := l.now()
-	slow := l.rtt > 0 && rtt > latencyFactor*l.rtt && sig == Clean
+	slow := l.rtt > 0 && rtt > latencyFactor*l.rtt && rtt-l.rtt > minLatencyRise && sig == Clean
 	if sig == Clean && !slow {
 		if l.rtt == 0 {
 			l.rtt = rtt

@@ -132,6 +132,25 @@ func TestLimiterLatencyRiseCounts(t *testing.T) {
 	}
 }
 
+func TestLimiterIgnoresJitterOfFastCalls(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(true, 10, 10)
+	now := time.Unix(100, 0)
+	l.now = func() time.Time { return now }
+	for range 50 {
+		_ = l.Acquire(context.Background())
+		l.Release(Clean, 4*time.Millisecond, 0, 0)
+	}
+	for range 5 {
+		now = now.Add(time.Second)
+		_ = l.Acquire(context.Background())
+		l.Release(Clean, 40*time.Millisecond, 0, 0) // ten times, but 36 ms
+	}
+	if got := l.Limit(); got != 10 {
+		t.Errorf("limit %d after jitter of a few ms, want it kept at 10", got)
+	}
+}
+
 func TestFixedLimiterBlocksAtItsBound(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(false, 0, 2)
