@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/cenkalti/backoff/v4"
-	"golang.org/x/sync/semaphore"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -63,15 +62,10 @@ type Options struct {
 	// DeadLetterDenied sends records the worker may not write (Denied) to
 	// Reject; otherwise they wait, retried with backoff.
 	DeadLetterDenied bool
-	// Bodies, when set, bounds the bytes of request bodies being sent,
-	// shared by every stream that has it: a call waits for room before its
-	// body is built. Bodies are about 1.4 times the records they carry, so
-	// without a bound a worker with many streams and large batches could
-	// hold several times its record memory in bodies.
-	Bodies *semaphore.Weighted
-	// BodiesSize is the capacity of Bodies; a body larger than it takes all
-	// of it.
-	BodiesSize int64
+	// Bodies, when set, bounds the bytes of request bodies being sent and
+	// recycles their buffers; share one among all streams. A call waits for
+	// room before its body is built.
+	Bodies *Bodies
 }
 
 // Stream delivers batches to one delivery stream. Deliver may be called from
@@ -225,21 +219,19 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 			return nil, Transient, "Canceled", err
 		}
 	}
-	if b := s.opts.Bodies; b != nil {
-		n := min(bodySize(in), s.opts.BodiesSize)
-		if err := b.Acquire(ctx, n); err != nil {
-			if l := s.opts.Limiter; l != nil {
-				l.Release(Neutral, 0, 0, 0)
-			}
-			return nil, Transient, "Canceled", err
+	held, err := s.opts.Bodies.acquire(ctx, bodySize(in))
+	if err != nil {
+		if l := s.opts.Limiter; l != nil {
+			l.Release(Neutral, 0, 0, 0)
 		}
-		defer b.Release(n)
+		return nil, Transient, "Canceled", err
 	}
+	defer s.opts.Bodies.release(held)
 	callCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	// The body buffer is held for this call only, not while the batch
 	// waits out a backoff or its turn in the pace.
-	callCtx, release := withBody(callCtx)
+	callCtx, release := s.opts.Bodies.withBody(callCtx)
 	defer release()
 	if s.opts.Tracer != nil {
 		var span trace.Span

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
 	"github.com/cenkalti/backoff/v4"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
 )
@@ -434,11 +433,10 @@ func TestBodiesBoundWhatIsInFlight(t *testing.T) {
 	}}
 	recs, parts := records(100)
 	one := bodySize(&firehose.PutRecordBatchInput{DeliveryStreamName: aws.String("s"), Records: make([]types.Record, 100)})
-	body := one + one/2 // room for one body, not two
-	bodies := semaphore.NewWeighted(body)
+	bodies := NewBodies(one + one/2) // room for one body, not two
 	var wg sync.WaitGroup
 	for range 3 {
-		s := NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Bodies: bodies, BodiesSize: body})
+		s := NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Bodies: bodies})
 		wg.Go(func() {
 			if err := s.Deliver(t.Context(), &batch.Batch{Records: recs}); err != nil {
 				t.Error(err)

@@ -58,8 +58,8 @@ func withNewlines() func(*firehose.Options) {
 	return func(o *firehose.Options) { o.Protocol = p }
 }
 
-// bodyBuffer holds a request body between calls. Deliver keeps one per batch
-// in its context; SerializeRequest writes into it.
+// bodyBuffer holds a request body. A call finds it in its context (see
+// Bodies.withBody) and SerializeRequest writes into it.
 type bodyBuffer struct {
 	b    []byte
 	r    *guardedReader
@@ -67,26 +67,6 @@ type bodyBuffer struct {
 }
 
 type bodyKey struct{}
-
-var bodyPool = sync.Pool{New: func() any { return &bodyBuffer{} }}
-
-// withBody gives calls made with ctx a reusable body buffer. release must be
-// called once no call made with ctx is running.
-func withBody(ctx context.Context) (context.Context, func()) {
-	bb := bodyPool.Get().(*bodyBuffer)
-	return context.WithValue(ctx, bodyKey{}, bb), func() {
-		// The HTTP transport may still be reading the body of a call
-		// whose answer came early; detaching waits for that read and
-		// makes later ones fail, so the buffer is safe to reuse.
-		if bb.r != nil {
-			bb.r.detach()
-			bb.r = nil
-		}
-		if cap(bb.b) <= 8<<20 {
-			bodyPool.Put(bb)
-		}
-	}
-}
 
 // SerializeRequest writes PutRecordBatch requests itself and hands every
 // other operation to the SDK.

@@ -80,7 +80,7 @@ func TestWireBodyIsTheSDKsBody(t *testing.T) {
 		if _, err := sdk.PutRecordBatch(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
-		ctx, release := withBody(context.Background())
+		ctx, release := NewBodies(64 << 20).withBody(context.Background())
 		if _, err := ours.PutRecordBatch(ctx, in); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func benchmarkPut(b *testing.B, wire bool) {
 	for range 500 {
 		in.Records = append(in.Records, types.Record{Data: rec})
 	}
-	ctx, release := withBody(context.Background())
+	ctx, release := NewBodies(64 << 20).withBody(context.Background())
 	defer release()
 	b.ReportAllocs()
 	b.SetBytes(int64(500 * len(rec)))
@@ -218,7 +218,7 @@ func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 		})
 	})
 	rng := rand.New(rand.NewPCG(5, 6))
-	ctx, release := withBody(context.Background())
+	ctx, release := NewBodies(64 << 20).withBody(context.Background())
 	defer release()
 	for _, n := range []int{500, 3} { // the second call reuses the larger buffer
 		if _, err := c.PutRecordBatch(ctx, randomInput(rng, n)); err != nil {
@@ -259,7 +259,7 @@ func TestWireNewlineFraming(t *testing.T) {
 	if _, err := sdk.PutRecordBatch(context.Background(), framed); err != nil {
 		t.Fatal(err)
 	}
-	ctx, release := withBody(context.Background())
+	ctx, release := NewBodies(64 << 20).withBody(context.Background())
 	defer release()
 	// The option applies to a client built with the SDK's protocol too.
 	for _, c := range []*firehose.Client{ours, sdk} {

@@ -81,9 +81,8 @@ type Pipeline struct {
 	routed, inflightBytes *telemetry.Tally
 
 	// bodies bounds the request bodies being sent, over all streams, to
-	// half the record memory cap (see delivery.Options.Bodies).
-	bodies     *semaphore.Weighted
-	bodiesSize int64
+	// half the record memory cap (see delivery.Bodies).
+	bodies *delivery.Bodies
 }
 
 type source struct {
@@ -138,7 +137,6 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		routed:        deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgRouted)),
 		inflightBytes: deps.Metrics.InFlightBytes.Get(),
 	}
-	p.bodies = semaphore.NewWeighted(p.bodiesSize)
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
 	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
 		Initial:    cfg.Delivery.Backoff.Initial.D(),
@@ -198,7 +196,6 @@ func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecor
 	d := &dest{p: p}
 	opts := delivery.Options{
 		Bodies:         p.bodies,
-		BodiesSize:     p.bodiesSize,
 		Limiter:        delivery.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, 2, p.cfg.Delivery.MaxInFlight),
 		Tracer:         p.tracer(),
 		Name:           name,

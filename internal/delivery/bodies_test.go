@@ -1,0 +1,48 @@
+package delivery
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestBodiesRecycleBuffersWithinBounds(t *testing.T) {
+	t.Parallel()
+	b := NewBodies(1 << 20)
+	bb := b.buffer()
+	bb.b = make([]byte, 0, 4096)
+	bb.hash = "stale"
+	b.keep(bb)
+	if got := b.buffer(); got != bb || got.hash != "" {
+		t.Fatalf("an idle buffer was not reused, or kept its hash")
+	}
+	big := &bodyBuffer{b: make([]byte, 0, keptBodyCap+1)}
+	b.keep(big)
+	if got := b.buffer(); got == big {
+		t.Error("a buffer over keptBodyCap was kept")
+	}
+	for range keptBodies + 3 {
+		b.keep(&bodyBuffer{})
+	}
+	if n := len(b.free); n != keptBodies {
+		t.Errorf("%d idle buffers kept, want %d", n, keptBodies)
+	}
+}
+
+func TestBodiesBoundWaitsAndOversizeTakesAll(t *testing.T) {
+	t.Parallel()
+	b := NewBodies(100)
+	n, err := b.acquire(context.Background(), 1000)
+	if err != nil || n != 100 {
+		t.Fatalf("a body over the bound took %d (%v), want all 100", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := b.acquire(ctx, 1); err == nil {
+		t.Fatal("acquired past a full bound")
+	}
+	b.release(n)
+	if _, err := b.acquire(context.Background(), 60); err != nil {
+		t.Fatal(err)
+	}
+}
