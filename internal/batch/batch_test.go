@@ -193,3 +193,26 @@ func TestAggregateKeepsSharedDataUntouched(t *testing.T) {
 		t.Errorf("shared %q, packed %q", buf, c.batches[0].Records[0].Data)
 	}
 }
+
+func TestRecycledBatchIsReusedEmpty(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 3, MaxBytes: 1 << 20, Linger: time.Hour}, c.flush)
+	for range 3 {
+		a.Add(rec(10))
+	}
+	first := <-c.ch
+	full := first.Records[:cap(first.Records)]
+	a.Recycle(first)
+	for _, r := range full {
+		if r.Data != nil || r.Part != nil {
+			t.Fatal("a recycled batch still refers to its records")
+		}
+	}
+	a.Add(rec(5))
+	a.Flush()
+	second := <-c.ch
+	if second != first || len(second.Records) != 1 || second.Bytes != 5 {
+		t.Errorf("second batch: reused=%v, %d records, %d bytes; want the recycled batch with 1 record of 5 bytes", second == first, len(second.Records), second.Bytes)
+	}
+}

@@ -234,6 +234,9 @@ func (d *dest) send(b *batch.Batch) {
 		defer p.inflight.Done()
 		defer p.deps.Health.InFlight(-1)
 		_ = d.stream.Deliver(p.sendCtx, b)
+		// Deliver has finished every record it will (the rest stay
+		// unfinished when the send context ended) and keeps nothing.
+		d.acc.Recycle(b)
 	}()
 }
 
