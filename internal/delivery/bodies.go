@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"sync"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -15,24 +16,29 @@ import (
 // their own rather than a sync.Pool: a pool is emptied by every collection,
 // and with a soft memory limit collections come several times a second, so
 // most calls built their multi-MB body in a fresh, zeroed allocation (60 MB/s
-// on a backlog).
+// on a backlog). The idle buffers kept add up to at most the bound, so
+// bodies in flight and idle together stay within twice the bound, and in
+// practice near the most that were ever in flight at once.
 type Bodies struct {
 	sem  *semaphore.Weighted
 	size int64
-	free chan *bodyBuffer
+
+	mu   sync.Mutex
+	free []*bodyBuffer
+	kept int64 // capacity of the buffers in free
 }
 
-// keptBodies is how many idle buffers Bodies keeps; keptBodyCap the largest
-// it keeps, so one 4 MiB batch does not pin its buffer for good.
-const (
-	keptBodies  = 8
-	keptBodyCap = 2 << 20
-)
+// keptBodyCap is the largest buffer Bodies keeps, so that one batch of
+// 4 MiB does not pin its buffer for good.
+const keptBodyCap = 2 << 20
 
 // NewBodies returns a bound of size bytes of bodies in flight.
 func NewBodies(size int64) *Bodies {
-	return &Bodies{sem: semaphore.NewWeighted(size), size: size, free: make(chan *bodyBuffer, keptBodies)}
+	return &Bodies{sem: semaphore.NewWeighted(size), size: size}
 }
+
+// Size is the bound in bytes.
+func (b *Bodies) Size() int64 { return b.size }
 
 // acquire waits for room for a body of n bytes and returns what it took; a
 // body larger than the bound takes all of it. A nil Bodies bounds nothing.
@@ -50,13 +56,17 @@ func (b *Bodies) release(n int64) {
 	}
 }
 
-// buffer returns an idle buffer or a new one.
+// buffer returns an idle buffer, the last kept, or a new one.
 func (b *Bodies) buffer() *bodyBuffer {
 	if b != nil {
-		select {
-		case bb := <-b.free:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if n := len(b.free); n > 0 {
+			bb := b.free[n-1]
+			b.free[n-1] = nil
+			b.free = b.free[:n-1]
+			b.kept -= int64(cap(bb.b))
 			return bb
-		default:
 		}
 	}
 	return &bodyBuffer{}
@@ -68,10 +78,13 @@ func (b *Bodies) keep(bb *bodyBuffer) {
 		return
 	}
 	bb.hash = ""
-	select {
-	case b.free <- bb:
-	default:
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.kept+int64(cap(bb.b)) > b.size {
+		return
 	}
+	b.free = append(b.free, bb)
+	b.kept += int64(cap(bb.b))
 }
 
 // withBody gives the call made with ctx a body buffer. release must be

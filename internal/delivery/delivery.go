@@ -101,6 +101,9 @@ func NewStream(opts Options) *Stream {
 // Name is the delivery stream name.
 func (s *Stream) Name() string { return s.opts.Name }
 
+// Bodies is the body bound the stream's calls share; nil for none.
+func (s *Stream) Bodies() *Bodies { return s.opts.Bodies }
+
 // Deliver sends b until every record is acknowledged (its Part is finished)
 // or handed to Reject. It returns early only when ctx ends, leaving the
 // unfinished records unfinished so their offsets are never committed.

@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		dlqSlots:      make(chan struct{}, 256),
 		routed:        deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgRouted)),
 		inflightBytes: deps.Metrics.InFlightBytes.Get(),
+		bodies:        delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
 	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
