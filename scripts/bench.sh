@@ -15,7 +15,7 @@
 #   with aggregation (S3 objects read back and compared).
 # Ratios within one run are what count: the machine is shared and noisy.
 #
-# Usage: scripts/bench.sh            (make bench; ~10-15 minutes at 1,000,000 events)
+# Usage: scripts/bench.sh            (make bench; ~5-10 minutes at 1,000,000 events)
 #        BENCH_EVENTS=100000 scripts/bench.sh        quick check
 #
 # Env knobs (defaults):
