@@ -104,7 +104,7 @@ type RunResult struct {
 	EventsPerSec float64 `json:"events_per_s"`
 	// CPUSeconds is user+system time of the process when the work was done
 	// (before SIGTERM), from /proc/<pid>/stat.
-	CPUSeconds         float64 `json:"cpu_s"`
+	CPUSeconds float64 `json:"cpu_s"`
 	// EndpointCPUSeconds is the same for the Firehose endpoint of the run,
 	// which shares the machine's cores with it; 0 for runs without one.
 	EndpointCPUSeconds float64 `json:"endpoint_cpu_s,omitempty"`

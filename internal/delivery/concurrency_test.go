@@ -114,40 +114,37 @@ func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLimiterLatencyRiseCounts(t *testing.T) {
+// TestLimiterLatency: a rise of 2.5x and 100 ms halves the limit; jitter
+// of fast calls, however many times their usual latency, does not.
+func TestLimiterLatency(t *testing.T) {
 	t.Parallel()
-	l := NewLimiter(true, 10, 10)
-	now := time.Unix(100, 0)
-	l.now = func() time.Time { return now }
-	for range 50 {
-		_ = l.Acquire(context.Background())
-		l.Release(Clean, 100*time.Millisecond, 0, 0)
+	tests := []struct {
+		name        string
+		usual, seen time.Duration
+		wantCut     bool
+	}{
+		{"ten times the usual latency", 100 * time.Millisecond, time.Second, true},
+		{"ten times, but 36 ms", 4 * time.Millisecond, 40 * time.Millisecond, false},
 	}
-	before := l.Limit()
-	now = now.Add(time.Second)
-	_ = l.Acquire(context.Background())
-	l.Release(Clean, time.Second, 0, 0) // ten times the usual latency
-	if got := l.Limit(); got >= before {
-		t.Errorf("limit %d after a latency spike, want below %d", got, before)
-	}
-}
-
-func TestLimiterIgnoresJitterOfFastCalls(t *testing.T) {
-	t.Parallel()
-	l := NewLimiter(true, 10, 10)
-	now := time.Unix(100, 0)
-	l.now = func() time.Time { return now }
-	for range 50 {
-		_ = l.Acquire(context.Background())
-		l.Release(Clean, 4*time.Millisecond, 0, 0)
-	}
-	for range 5 {
-		now = now.Add(time.Second)
-		_ = l.Acquire(context.Background())
-		l.Release(Clean, 40*time.Millisecond, 0, 0) // ten times, but 36 ms
-	}
-	if got := l.Limit(); got != 10 {
-		t.Errorf("limit %d after jitter of a few ms, want it kept at 10", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := NewLimiter(true, 10, 10)
+			now := time.Unix(100, 0)
+			l.now = func() time.Time { return now }
+			for range 50 {
+				_ = l.Acquire(context.Background())
+				l.Release(Clean, tt.usual, 0, 0)
+			}
+			for range 5 {
+				now = now.Add(time.Second)
+				_ = l.Acquire(context.Background())
+				l.Release(Clean, tt.seen, 0, 0)
+			}
+			if cut := l.Limit() < 10; cut != tt.wantCut {
+				t.Errorf("limit %d after calls of %s (usually %s); want cut=%v", l.Limit(), tt.seen, tt.usual, tt.wantCut)
+			}
+		})
 	}
 }
 

@@ -100,17 +100,46 @@ func (p *parser) value() error {
 	return errSyntax
 }
 
-func (p *parser) objectBody() error {
+// open enters the container whose opening bracket is at p.i and reports
+// whether it is empty (and so already closed).
+func (p *parser) open(closer byte) (empty bool, err error) {
 	p.depth++
 	if p.depth > MaxDepth {
-		return errTooDeep
+		return false, errTooDeep
 	}
-	p.i++ // '{'
+	p.i++
 	p.space()
-	if p.i < len(p.v) && p.v[p.i] == '}' {
+	if p.i < len(p.v) && p.v[p.i] == closer {
 		p.i++
 		p.depth--
-		return nil
+		return true, nil
+	}
+	return false, nil
+}
+
+// next reads what follows a container's element: a comma (more to come) or
+// its closing bracket (done).
+func (p *parser) next(closer byte) (done bool, err error) {
+	p.space()
+	if p.i >= len(p.v) {
+		return false, errSyntax
+	}
+	switch p.v[p.i] {
+	case ',':
+		p.i++
+		p.space()
+		return false, nil
+	case closer:
+		p.i++
+		p.depth--
+		return true, nil
+	}
+	return false, errSyntax
+}
+
+func (p *parser) objectBody() error {
+	if empty, err := p.open('}'); empty || err != nil {
+		return err
 	}
 	for {
 		if p.i >= len(p.v) || p.v[p.i] != '"' {
@@ -135,20 +164,8 @@ func (p *parser) objectBody() error {
 		if p.depth == 1 && len(p.keys) > 0 {
 			p.capture(keyLit, escaped, p.v[vStart:p.i])
 		}
-		p.space()
-		if p.i >= len(p.v) {
-			return errSyntax
-		}
-		switch p.v[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return errSyntax
+		if done, err := p.next('}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -170,35 +187,15 @@ func (p *parser) capture(keyLit []byte, escaped bool, val []byte) {
 }
 
 func (p *parser) array() error {
-	p.depth++
-	if p.depth > MaxDepth {
-		return errTooDeep
-	}
-	p.i++ // '['
-	p.space()
-	if p.i < len(p.v) && p.v[p.i] == ']' {
-		p.i++
-		p.depth--
-		return nil
+	if empty, err := p.open(']'); empty || err != nil {
+		return err
 	}
 	for {
 		if err := p.value(); err != nil {
 			return err
 		}
-		p.space()
-		if p.i >= len(p.v) {
-			return errSyntax
-		}
-		switch p.v[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case ']':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return errSyntax
+		if done, err := p.next(']'); done || err != nil {
+			return err
 		}
 	}
 }
