@@ -29,6 +29,10 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	limit, src := memlimit.Choose(memlimit.OSEnv(), int64(cfg.Memory.SoftLimit), int64(cfg.Memory.MaxBufferedBytes))
 	memlimit.Apply(limit, src)
 	log.Info("go runtime soft memory limit", "limit", memlimit.String(limit), "from", string(src))
+	if memlimit.Tight(limit, int64(cfg.Memory.MaxBufferedBytes)) {
+		log.Warn("the soft memory limit leaves little room above memory.max_buffered_bytes; the garbage collector will run hard. Lower memory.max_buffered_bytes or give the worker more memory",
+			"limit", memlimit.String(limit), "from", string(src), "max_buffered_bytes", memlimit.String(int64(cfg.Memory.MaxBufferedBytes)))
+	}
 	if err := runWorker(ctx, cfg, log, workerHooks{}); err != nil {
 		log.Error("worker stopped", "error", err)
 		return 1

@@ -56,6 +56,14 @@ func Choose(env Env, configured, buffered int64) (int64, Source) {
 	return buffered * 5 / 2, SourceBuffer
 }
 
+// Tight reports whether limit leaves too little room for what the worker
+// may hold with buffered bytes of records: the records, their request bodies
+// (half as much again) and the runtime's own. Under such a limit the
+// collector runs almost without pause.
+func Tight(limit, buffered int64) bool {
+	return limit > 0 && limit < buffered*2
+}
+
 // Apply sets limit unless it came from the environment, which the runtime
 // has applied already.
 func Apply(limit int64, src Source) {

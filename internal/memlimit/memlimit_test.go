@@ -55,3 +55,16 @@ func TestChooseLeavesGOMEMLIMITToTheRuntime(t *testing.T) {
 		t.Errorf("source %s, want %s: the operator's GOMEMLIMIT must win", src, SourceEnv)
 	}
 }
+
+func TestTight(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		limit int64
+		want  bool
+	}{{80 * mib, false}, {64 * mib, false}, {57 * mib, true}, {0, false}} {
+		if got := Tight(tt.limit, 32*mib); got != tt.want {
+			t.Errorf("Tight(%d MiB, 32 MiB) = %v, want %v", tt.limit/mib, got, tt.want)
+		}
+	}
+}
