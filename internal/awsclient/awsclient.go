@@ -76,9 +76,11 @@ func New(opts Options) *Factory {
 		// never write a request onto a connection the server is closing.
 		tr.IdleConnTimeout = 30 * time.Second
 		// Request bodies run to several MB and answers to ~150 KB; the
-		// 4 KiB defaults cost a system call per 4 KiB.
-		tr.WriteBufferSize = 64 << 10
-		tr.ReadBufferSize = 64 << 10
+		// 4 KiB defaults cost a system call per 4 KiB. Not more than
+		// 16 KiB: every pooled connection keeps both buffers, and under a
+		// soft memory limit idle bytes are collections.
+		tr.WriteBufferSize = 16 << 10
+		tr.ReadBufferSize = 16 << 10
 	})
 	f := &Factory{
 		http:     hc,

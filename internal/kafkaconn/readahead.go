@@ -10,8 +10,9 @@ import (
 // reads a connection through a 4 KiB bufio.Reader whose size cannot be set,
 // so working through a backlog took one read system call per 4 KiB of
 // messages (8% of the worker's CPU on a 1 GB backlog). Reading ahead in
-// large chunks turns those into copies from memory.
-const readAheadSize = 128 << 10
+// large chunks turns those into copies from memory; 64 KiB already removes
+// 15 of 16 calls, and every connection keeps its buffer.
+const readAheadSize = 64 << 10
 
 // dialReadAhead dials like kafka-go's default dialer and wraps the
 // connection in a read-ahead buffer. TLS, when set, is layered above it by
