@@ -156,7 +156,7 @@ type Backoff struct {
 type Memory struct {
 	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes"`
 	// SoftLimit is the runtime's soft limit (GOMEMLIMIT); 0 chooses one:
-	// GOMEMLIMIT when set, else 90% of the cgroup's memory limit, else 2.5
+	// GOMEMLIMIT when set, else 90% of the cgroup's memory limit, else 2.25
 	// times MaxBufferedBytes.
 	SoftLimit ByteSize `yaml:"soft_limit"`
 }

@@ -22,10 +22,10 @@ import (
 type Source string
 
 const (
-	SourceEnv    Source = "GOMEMLIMIT"                      // the operator set the runtime's own variable
-	SourceConfig Source = "memory.soft_limit"               // the configuration set it
-	SourceCgroup Source = "90% of the cgroup memory limit"  // a container limit was found
-	SourceBuffer Source = "2.5 x memory.max_buffered_bytes" // none of the above
+	SourceEnv    Source = "GOMEMLIMIT"                       // the operator set the runtime's own variable
+	SourceConfig Source = "memory.soft_limit"                // the configuration set it
+	SourceCgroup Source = "90% of the cgroup memory limit"   // a container limit was found
+	SourceBuffer Source = "2.25 x memory.max_buffered_bytes" // none of the above
 )
 
 // Env gives the process environment and files to Choose; tests replace it.
@@ -51,9 +51,12 @@ func Choose(env Env, configured, buffered int64) (int64, Source) {
 	if c, ok := cgroupLimit(env); ok {
 		return c / 10 * 9, SourceCgroup
 	}
-	// Records up to the cap, about as much again in request bodies and
-	// fetch buffers at full speed, and room for the collector to work in.
-	return buffered * 5 / 2, SourceBuffer
+	// Records up to the cap, half as much again in request bodies (the
+	// pipeline's bound), and as much once more for fetch buffers, the
+	// runtime and the collector's room. With the 32 MiB default the process
+	// then stays under 100 MiB resident, the binary's pages included; a
+	// higher limit trades memory for fewer collections.
+	return buffered * 9 / 4, SourceBuffer
 }
 
 // Tight reports whether limit leaves too little room for what the worker

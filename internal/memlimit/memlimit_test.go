@@ -30,11 +30,11 @@ func TestChoose(t *testing.T) {
 	}{
 		{"configured wins over a cgroup", nil, map[string]string{"/sys/fs/cgroup/memory.max": "1073741824\n"}, 200 * mib, 200 * mib, SourceConfig},
 		{"cgroup v2", nil, map[string]string{"/sys/fs/cgroup/memory.max": "1073741824\n"}, 0, 1073741824 / 10 * 9, SourceCgroup},
-		{"cgroup v2 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, 0, 80 * mib, SourceBuffer},
+		{"cgroup v2 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, 0, 72 * mib, SourceBuffer},
 		{"cgroup v1", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912"}, 0, 536870912 / 10 * 9, SourceCgroup},
-		{"cgroup v1 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, 0, 80 * mib, SourceBuffer},
-		{"no cgroup", nil, nil, 0, 80 * mib, SourceBuffer},
-		{"garbage in the cgroup file", nil, map[string]string{"/sys/fs/cgroup/memory.max": "lots"}, 0, 80 * mib, SourceBuffer},
+		{"cgroup v1 unlimited", nil, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, 0, 72 * mib, SourceBuffer},
+		{"no cgroup", nil, nil, 0, 72 * mib, SourceBuffer},
+		{"garbage in the cgroup file", nil, map[string]string{"/sys/fs/cgroup/memory.max": "lots"}, 0, 72 * mib, SourceBuffer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +62,7 @@ func TestTight(t *testing.T) {
 	for _, tt := range []struct {
 		limit int64
 		want  bool
-	}{{80 * mib, false}, {64 * mib, false}, {57 * mib, true}, {0, false}} {
+	}{{72 * mib, false}, {64 * mib, false}, {57 * mib, true}, {0, false}} {
 		if got := Tight(tt.limit, 32*mib); got != tt.want {
 			t.Errorf("Tight(%d MiB, 32 MiB) = %v, want %v", tt.limit/mib, got, tt.want)
 		}
