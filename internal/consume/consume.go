@@ -48,9 +48,44 @@ type Claim struct {
 	Tracker   *checkpoint.Tracker
 	// lastCommitted is the last offset committed for the claim; -1 for none.
 	lastCommitted int64
+	// resumed is the offset the claim resumed from past the group's
+	// committed one (see Consumer.delivered), to be committed even if no
+	// message comes; -1 for none.
+	resumed int64
 }
 
 func (c *Claim) String() string { return fmt.Sprintf("%s/%d", c.Topic, c.Partition) }
+
+// committable is the offset to commit for the claim: the tracker's, or the
+// offset it resumed from while no message has been tracked.
+func (c *Claim) committable() (int64, bool) {
+	if off, ok := c.Tracker.Committable(); ok {
+		return off, true
+	}
+	return c.resumed, c.resumed >= 0
+}
+
+// keepDelivered notes, for each claim of an ending generation whose last
+// commit did not land, how far it had finished (see Consumer.delivered).
+func (c *Consumer) keepDelivered(claims []*Claim) {
+	c.deliveredMu.Lock()
+	defer c.deliveredMu.Unlock()
+	for _, cl := range claims {
+		if off, ok := cl.committable(); ok && off != cl.lastCommitted {
+			c.delivered[cl.String()] = off
+		}
+	}
+}
+
+// takeDelivered returns and forgets what keepDelivered noted for a
+// partition.
+func (c *Consumer) takeDelivered(partition string) (int64, bool) {
+	c.deliveredMu.Lock()
+	defer c.deliveredMu.Unlock()
+	off, ok := c.delivered[partition]
+	delete(c.delivered, partition)
+	return off, ok
+}
 
 // Options configure a Consumer.
 type Options struct {
@@ -96,6 +131,19 @@ type Consumer struct {
 	log      *slog.Logger
 	stopping atomic.Bool
 	owned    map[string]bool // claims of the previous generation, for logs
+
+	// delivered holds, per partition, the offset up to which this worker
+	// had finished every message when a generation ended without the
+	// commit of it reaching the group: the coordinator was unreachable
+	// (a broker restart), which is also what often ends the generation.
+	// When the next generation gives the partition back, reading resumes
+	// there instead of re-reading, and so re-delivering, everything since
+	// the last commit that landed. Everything below it was delivered, by
+	// this worker, so starting there (or at the group's offset if that is
+	// higher) loses nothing. Generations run one after the other, but the
+	// lock keeps that an assumption of nothing.
+	deliveredMu sync.Mutex
+	delivered   map[string]int64
 }
 
 // New returns a consumer that gives messages to h.
@@ -112,7 +160,7 @@ func New(opts Options, h Handler) *Consumer {
 	if opts.LagInterval <= 0 {
 		opts.LagInterval = 5 * time.Second
 	}
-	return &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}}
+	return &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
 }
 
 // Run consumes until ctx ends. Then it stops fetching, waits for in-flight
@@ -190,7 +238,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	now := map[string]bool{}
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
-			cl := &Claim{Topic: topic, Partition: p.ID, Tracker: checkpoint.NewTracker(c.opts.OnFinish(topic)), lastCommitted: -1}
+			cl := &Claim{Topic: topic, Partition: p.ID, Tracker: checkpoint.NewTracker(c.opts.OnFinish(topic)), lastCommitted: -1, resumed: -1}
 			claims = append(claims, cl)
 			now[cl.String()] = true
 		}
@@ -210,6 +258,11 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 		offset := startOffset(gen, cl)
 		if offset >= 0 {
 			cl.lastCommitted = offset // the group's committed offset
+		}
+		if d, ok := c.takeDelivered(cl.String()); ok && d > offset {
+			c.log.Info("resuming past the group's committed offset: this worker delivered up to here, but its commit did not reach the group",
+				"partition", cl.String(), "committed", offset, "resume", d)
+			offset, cl.resumed = d, d
 		}
 		fetchers.Add(1)
 		gen.Start(func(ctx context.Context) {
@@ -353,6 +406,7 @@ func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, claims
 			c.commit(gen, claims)
 			fetchers.Wait()
 			c.commit(gen, claims)
+			c.keepDelivered(claims)
 			for _, cl := range claims {
 				parts.Forget(cl.Topic, cl.Partition)
 			}
@@ -411,7 +465,7 @@ func (c *Consumer) commit(gen *kafka.Generation, claims []*Claim) {
 	var moved []*Claim
 	var next []int64
 	for _, cl := range claims {
-		off, ok := cl.Tracker.Committable()
+		off, ok := cl.committable()
 		if !ok || off == cl.lastCommitted {
 			continue
 		}
