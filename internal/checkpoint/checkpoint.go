@@ -24,8 +24,7 @@ type Tracker struct {
 	mu      sync.Mutex
 	entries []entry // in offset order; entries[head:] are live
 	head    int
-	next    int64 // offset after the newest tracked message; -1 before any
-	drained chan struct{}
+	next    int64         // offset after the newest tracked message; -1 before any
 	below   chan struct{} // closed when pending drops under belowN
 	belowN  int
 }
@@ -115,10 +114,6 @@ func (t *Tracker) finish(offset int64) {
 	if t.head == len(t.entries) {
 		t.entries = t.entries[:0]
 		t.head = 0
-		if t.drained != nil {
-			close(t.drained)
-			t.drained = nil
-		}
 	}
 }
 
@@ -146,7 +141,7 @@ func (t *Tracker) Pending() int {
 // WaitPendingBelow blocks while n or more messages are unfinished, or until
 // ctx ends. It bounds how far a partition reads ahead of its oldest
 // unfinished message, and with it what a crash can make the next owner read
-// again. One goroutine at a time may wait.
+// again. One goroutine at a time may wait, here or in WaitDrained.
 func (t *Tracker) WaitPendingBelow(ctx context.Context, n int) error {
 	t.mu.Lock()
 	if len(t.entries)-t.head < n {
@@ -168,21 +163,5 @@ func (t *Tracker) WaitPendingBelow(ctx context.Context, n int) error {
 }
 
 // WaitDrained blocks until every tracked message has finished or ctx ends.
-func (t *Tracker) WaitDrained(ctx context.Context) error {
-	t.mu.Lock()
-	if t.head == len(t.entries) {
-		t.mu.Unlock()
-		return nil
-	}
-	if t.drained == nil {
-		t.drained = make(chan struct{})
-	}
-	ch := t.drained
-	t.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// It is WaitPendingBelow(ctx, 1), and shares its one waiter.
+func (t *Tracker) WaitDrained(ctx context.Context) error { return t.WaitPendingBelow(ctx, 1) }

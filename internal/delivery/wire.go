@@ -129,14 +129,8 @@ func (knownPayloadHash) HandleFinalize(ctx context.Context, in middleware.Finali
 	return next.HandleFinalize(ctx, in)
 }
 
-// AppendPutRecordBatchBody appends the JSON body of in, as the SDK would
-// write it, to dst.
-func AppendPutRecordBatchBody(dst []byte, in *firehose.PutRecordBatchInput) []byte {
-	return appendBody(dst, in, false)
-}
-
-// appendBody appends the body of in; with newline, each record is sent as
-// its Data followed by '\n'.
+// appendBody appends the JSON body of in, as the SDK would write it, to
+// dst; with newline, each record is sent as its Data followed by '\n'.
 func appendBody(dst []byte, in *firehose.PutRecordBatchInput, newline bool) []byte {
 	size := encodedSize(in, newline)
 	if cap(dst)-len(dst) < size {

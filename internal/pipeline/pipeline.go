@@ -77,8 +77,10 @@ type Pipeline struct {
 
 	stats Stats
 
-	// Counts of the hot path, looked up once.
+	// Counts of the hot path, looked up once: a lookup builds an
+	// attribute set and takes a lock.
 	routed, inflightBytes *telemetry.Tally
+	skipped               map[string]*telemetry.Tally // by outcome
 
 	// bodies bounds the request bodies being sent, over all streams, to
 	// half the record memory cap (see delivery.Bodies).
@@ -136,6 +138,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		dlqSlots:      make(chan struct{}, 256),
 		routed:        deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgRouted)),
 		inflightBytes: deps.Metrics.InFlightBytes.Get(),
+		skipped: map[string]*telemetry.Tally{
+			telemetry.MsgSkippedUnmapped:     deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedUnmapped)),
+			telemetry.MsgSkippedIntegrations: deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedIntegrations)),
+		},
 		bodies:        delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
@@ -380,7 +386,7 @@ func (p *Pipeline) tooLarge(ctx context.Context, cl *consume.Claim, src *source,
 }
 
 func (p *Pipeline) skip(ctx context.Context, cl *consume.Claim, m *kafka.Message, outcome string) {
-	p.metrics.Messages.Get(telemetry.AttrOutcome.String(outcome)).Add(1)
+	p.skipped[outcome].Add(1)
 	cl.Tracker.Track(m.Offset, 1, 0).Done()
 }
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/firehose"
-
 	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/delivery"
 	"github.com/firehose-worker/firehose-worker/internal/firehosesim"
@@ -57,14 +55,13 @@ type running struct {
 	claims chan []string
 }
 
-// wire installs the worker's PutRecordBatch wire protocol, as awsclient does.
-func wire(o *firehose.Options) { o.Protocol = delivery.NewWireProtocol() }
-
 // startBench runs a pipeline for a benchmark and returns its stop function.
 func startBench(b *testing.B, cfg *config.Config, fh *itest.Firehose) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := pipeline.New(ctx, cfg, pipeline.Deps{
-		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return fh.Client(wire), nil },
+		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) {
+			return fh.Client(delivery.UseWireProtocol), nil
+		},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -81,7 +78,7 @@ func start(t *testing.T, cfg *config.Config, fh *itest.Firehose) *running {
 	p, err := pipeline.New(ctx, cfg, pipeline.Deps{
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) {
-			return fh.Client(wire), nil
+			return fh.Client(delivery.UseWireProtocol), nil
 		},
 		Status: func(claims []string) { r.claims <- claims },
 	})
