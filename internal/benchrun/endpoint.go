@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -170,13 +171,8 @@ func (c *counter) Write(_ context.Context, stream string, records [][]byte) erro
 		s.counts.Bytes += int64(len(r))
 		s.counts.BilledUnits += int64((len(r) + billingUnit - 1) / billingUnit)
 		sec.AcceptedBytes += int64(len(r))
-		for len(r) > 0 {
-			line := r
-			if i := bytes.IndexByte(r, '\n'); i >= 0 {
-				line, r = r[:i], r[i+1:]
-			} else {
-				r = nil
-			}
+		for line := range bytes.Lines(r) {
+			line = bytes.TrimSuffix(line, []byte("\n"))
 			s.counts.Lines++
 			sec.AcceptedLines++
 			c.countLine(s, line, ns)
@@ -287,7 +283,7 @@ func (c *counter) latency() Latency {
 	}
 	c.mu.Unlock()
 	out := summarize(all)
-	for _, sec := range sortedInts(bySec) {
+	for _, sec := range slices.Sorted(maps.Keys(bySec)) {
 		l := summarize(bySec[sec])
 		out.Series = append(out.Series, LatencySecond{Unix: sec, Count: l.Count, P50Ms: l.P50Ms, P99Ms: l.P99Ms, MaxMs: l.MaxMs})
 	}
@@ -305,15 +301,6 @@ func (c *counter) stampedAcks() []Ack {
 		s.mu.Unlock()
 	}
 	return out
-}
-
-func sortedInts[V any](m map[int64]V) []int64 {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // teeSink hands records to every sink in turn.

@@ -49,13 +49,8 @@ func readBack(dir string, seed maphash.Seed) (*ReadBack, error) {
 		if len(data) > 0 && data[len(data)-1] != '\n' {
 			rb.UnterminatedObjects++
 		}
-		for len(data) > 0 {
-			line := data
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				data = nil
-			}
+		for line := range bytes.Lines(data) {
+			line = bytes.TrimSuffix(line, []byte("\n"))
 			rb.Lines++
 			rb.hashes = append(rb.hashes, maphash.Bytes(seed, line))
 		}

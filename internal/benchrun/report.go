@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -565,7 +566,7 @@ func (rep *Report) markdown() string {
 		p("| package | benchmark | ns/op | B/op | allocs/op | MB/s | other |\n|---|---|---|---|---|---|---|\n")
 		for _, mb := range rep.Micro {
 			var extra []string
-			for _, k := range sortedKeys(mb.Extra) {
+			for _, k := range slices.Sorted(maps.Keys(mb.Extra)) {
 				extra = append(extra, fmt.Sprintf("%.4g %s", mb.Extra[k], k))
 			}
 			mbs := ""
@@ -579,15 +580,6 @@ func (rep *Report) markdown() string {
 	return b.String()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 func mappingText(rows []mapping) string {
 	parts := make([]string, len(rows))
 	for i, r := range rows {
@@ -598,7 +590,7 @@ func mappingText(rows []mapping) string {
 
 func perStreamText(m map[string]int64) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")

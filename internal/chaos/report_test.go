@@ -5,6 +5,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -283,7 +284,7 @@ func (r *report) markdown() string {
 	for k := range r.DeadLetters.ByReason {
 		reasons[k] = true
 	}
-	for _, k := range sortedKeys(reasons) {
+	for _, k := range slices.Sorted(maps.Keys(reasons)) {
 		p("| %s | %d | %d | %d |\n", k, r.Produced.InvalidByReason[k], r.DeadLetters.DistinctByReason[k], r.DeadLetters.ByReason[k])
 	}
 	p("\nNot dead-lettered: %d; wrong reason: %d; letters for deliverable messages: %d.\n", r.DeadLetters.InvalidNotDeadLettered, r.DeadLetters.WrongReason, r.DeadLetters.Unexpected)
@@ -313,7 +314,7 @@ func (r *report) markdown() string {
 	c := r.Firehose.Calls
 	p("Simulated Firehose calls: %d (ok %d, partial %d, throttled %d, error %d, answer cut %d, canceled %d).  \n",
 		c.Total(), c.OK, c.Partial, c.Throttled, c.Error, c.Dropped, c.Canceled)
-	for _, name := range sortedKeys(r.Firehose.Streams) {
+	for _, name := range slices.Sorted(maps.Keys(r.Firehose.Streams)) {
 		st := r.Firehose.Streams[name]
 		p("%s: %d records accepted, %d failed one by one, %d in throttled calls, %d accepted in calls whose answer was cut.  \n",
 			name, st.RecordsAccepted, st.RecordsFailed, st.RecordsRejected, st.RecordsUnacknowledged)
@@ -354,13 +355,4 @@ func sumValues(m map[string]int) int {
 		n += v
 	}
 	return n
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -143,13 +143,8 @@ func readStream(ctx context.Context, s3c *s3.Client, bucket, stream string, si i
 			res.Unterminated++
 			res.example("%s: ends in a record without its newline", b.key)
 		}
-		for len(data) > 0 {
-			line := data
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				data = nil
-			}
+		for line := range bytes.Lines(data) {
+			line = bytes.TrimSuffix(line, []byte("\n"))
 			res.Lines++
 			led.match(&res, si, line, at)
 		}
