@@ -70,13 +70,20 @@ func (p *Packed) Done() {
 // goroutines; a batch is handed to the flush function given to New when it
 // is full, when its linger time passes, or on Flush. Batches never exceed the
 // limits; a record larger than MaxBytes must be rejected before Add.
+//
+// With HoldWhile, a batch that is not full is held while the stream is busy:
+// its linger passing (or Flush) makes it due, it keeps taking records, and it
+// is handed over on the first Room call that finds the stream not busy, or
+// once it is full.
 type Accumulator struct {
 	limits Limits
 	flush  func(*Batch)
+	busy   func() bool // see HoldWhile; nil never holds
 
 	mu    sync.Mutex
 	cur   *Batch
 	seq   uint64 // identifies cur, so a stale linger timer does nothing
+	due   bool   // cur's linger passed, or Flush came, while busy
 	timer *time.Timer
 
 	// spare holds batches handed back by Recycle. A batch's record slice
@@ -91,6 +98,27 @@ type Accumulator struct {
 // held, possibly from several goroutines at once.
 func New(limits Limits, flush func(*Batch)) *Accumulator {
 	return &Accumulator{limits: limits, flush: flush, spare: make(chan *Batch, 8)}
+}
+
+// HoldWhile makes the accumulator hold a batch that is due but not full for
+// as long as busy reports true, so that the batch grows toward the limits
+// instead of queueing small behind calls that are slow to come back. busy is
+// called with the accumulator's lock held and must not call back into it;
+// whatever makes it turn false must then call Room. Set it before the first
+// Add.
+func (a *Accumulator) HoldWhile(busy func() bool) { a.busy = busy }
+
+// Room hands over the held batch, if one is due and the stream is not busy.
+func (a *Accumulator) Room() {
+	a.mu.Lock()
+	var b *Batch
+	if a.due && !a.busy() {
+		b = a.takeLocked()
+	}
+	a.mu.Unlock()
+	if b != nil {
+		a.flush(b)
+	}
 }
 
 // Recycle hands back a batch whose records are all finished and which
@@ -154,10 +182,11 @@ func (a *Accumulator) Add(r Record) {
 	}
 }
 
-// Flush hands over the current batch now, if there is one.
+// Flush hands over the current batch now, if there is one; one that is held
+// (see HoldWhile) becomes due instead.
 func (a *Accumulator) Flush() {
 	a.mu.Lock()
-	b := a.takeLocked()
+	b := a.takeDueLocked()
 	a.mu.Unlock()
 	if b != nil {
 		a.flush(b)
@@ -203,7 +232,7 @@ func (a *Accumulator) expire(seq uint64) {
 	a.mu.Lock()
 	var b *Batch
 	if a.seq == seq {
-		b = a.takeLocked()
+		b = a.takeDueLocked()
 	}
 	a.mu.Unlock()
 	if b != nil {
@@ -211,12 +240,22 @@ func (a *Accumulator) expire(seq uint64) {
 	}
 }
 
+// takeDueLocked takes the current batch, which is due, unless the stream
+// is busy: then it is held, due.
+func (a *Accumulator) takeDueLocked() *Batch {
+	if a.cur != nil && a.busy != nil && a.busy() {
+		a.due = true
+		return nil
+	}
+	return a.takeLocked()
+}
+
 func (a *Accumulator) takeLocked() *Batch {
 	b := a.cur
 	if b == nil {
 		return nil
 	}
-	a.cur = nil
+	a.cur, a.due = nil, false
 	a.seq++
 	if a.timer != nil {
 		a.timer.Stop()

@@ -3,7 +3,9 @@ package batch
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -215,4 +217,49 @@ func TestRecycledBatchIsReusedEmpty(t *testing.T) {
 	if second != first || len(second.Records) != 1 || second.Bytes != 5 {
 		t.Errorf("second batch: reused=%v, %d records, %d bytes; want the recycled batch with 1 record of 5 bytes", second == first, len(second.Records), second.Bytes)
 	}
+}
+
+// TestHeldBatchGrowsWhileBusy: while the stream is busy, a batch past its
+// linger keeps taking records until it is full, Flush only makes it due,
+// and Room hands it over once the stream is not busy.
+func TestHeldBatchGrowsWhileBusy(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCollector()
+		var busy atomic.Bool
+		busy.Store(true)
+		a := New(Limits{MaxRecords: 5, MaxBytes: 4 << 20, Linger: 10 * time.Millisecond}, c.flush)
+		a.HoldWhile(busy.Load)
+		for range 3 {
+			a.Add(rec(10))
+		}
+		time.Sleep(time.Second) // fake time: the linger is long past
+		synctest.Wait()
+		a.Room() // still busy
+		if n := len(c.ch); n != 0 {
+			t.Fatalf("%d batches handed over while busy", n)
+		}
+		a.Add(rec(10))
+		a.Add(rec(10))
+		if b := <-c.ch; len(b.Records) != 5 {
+			t.Fatalf("the held batch went with %d records, want it full at 5", len(b.Records))
+		}
+		a.Add(rec(10))
+		a.Add(rec(10))
+		a.Flush()
+		if n := len(c.ch); n != 0 {
+			t.Fatalf("Flush handed over a batch while busy")
+		}
+		busy.Store(false)
+		a.Room()
+		if b := <-c.ch; len(b.Records) != 2 {
+			t.Fatalf("Room handed over %d records, want the 2 held", len(b.Records))
+		}
+		a.Add(rec(10))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if b := <-c.ch; len(b.Records) != 1 {
+			t.Fatalf("not busy: the linger handed over %d records, want 1", len(b.Records))
+		}
+	})
 }
