@@ -13,10 +13,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/retry"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
 
@@ -58,22 +58,24 @@ type Letter struct {
 // Writer writes letters to one topic. It is safe for concurrent use;
 // concurrent writes are batched together by the underlying kafka.Writer.
 type Writer struct {
-	topic      string
-	w          *kafka.Writer
-	newBackOff func() backoff.BackOff
-	log        *slog.Logger
-	metrics    *telemetry.Metrics
-	now        func() time.Time
+	topic   string
+	w       *kafka.Writer
+	retry   retry.Policy
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	now     func() time.Time
 }
 
 // Options configure a Writer.
 type Options struct {
-	Brokers    []string
-	Topic      string
-	Transport  kafka.RoundTripper // nil: kafka.DefaultTransport
-	NewBackOff func() backoff.BackOff
-	Logger     *slog.Logger
-	Metrics    *telemetry.Metrics
+	Brokers   []string
+	Topic     string
+	Transport kafka.RoundTripper // nil: kafka.DefaultTransport
+	// Retry spaces the attempts of a write. A dead letter has nowhere else
+	// to go, so writes are retried forever, whatever Retry.Then says.
+	Retry   retry.Policy
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
 }
 
 // New returns a Writer; it connects lazily.
@@ -96,10 +98,10 @@ func New(o Options) *Writer {
 			MaxAttempts:  3,
 			Transport:    o.Transport,
 		},
-		newBackOff: o.NewBackOff,
-		log:        o.Logger,
-		metrics:    o.Metrics,
-		now:        time.Now,
+		retry:   o.Retry.With(retry.Forever),
+		log:     o.Logger,
+		metrics: o.Metrics,
+		now:     time.Now,
 	}
 }
 
@@ -114,7 +116,7 @@ func (w *Writer) Write(ctx context.Context, letters []Letter) error {
 	for i, l := range letters {
 		msgs[i] = w.message(l)
 	}
-	bo := w.newBackOff()
+	retries := w.retry.Start()
 	for {
 		err := w.w.WriteMessages(ctx, msgs...)
 		if err == nil {
@@ -135,18 +137,10 @@ func (w *Writer) Write(ctx context.Context, letters []Letter) error {
 			w.log.Error("dead letter too large for the dead-letter topic; writing it without its value", "topic", w.topic, "letters", len(msgs))
 			continue
 		}
-		wait := bo.NextBackOff()
-		if wait == backoff.Stop {
-			bo.Reset()
-			wait = bo.NextBackOff()
-		}
+		wait, _ := retries.Next() // a Forever policy is never exhausted
 		w.log.Warn("writing to the dead-letter topic failed; retrying", "topic", w.topic, "letters", len(msgs), "retry_in", wait, "error", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := retry.Wait(ctx, wait); err != nil {
+			return err
 		}
 	}
 	for _, l := range letters {

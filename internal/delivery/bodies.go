@@ -24,7 +24,7 @@ type Bodies struct {
 	size int64
 
 	mu   sync.Mutex
-	free []*bodyBuffer
+	free []*RequestBody
 	kept int64 // capacity of the buffers in free
 }
 
@@ -56,49 +56,34 @@ func (b *Bodies) release(n int64) {
 	}
 }
 
-// buffer returns an idle buffer, the last kept, or a new one.
-func (b *Bodies) buffer() *bodyBuffer {
+// body returns an idle body, the last kept, or a new one. The caller owns it
+// until it hands it back with keep, once the call has returned.
+func (b *Bodies) body() *RequestBody {
 	if b != nil {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if n := len(b.free); n > 0 {
-			bb := b.free[n-1]
+			rb := b.free[n-1]
 			b.free[n-1] = nil
 			b.free = b.free[:n-1]
-			b.kept -= int64(cap(bb.b))
-			return bb
+			b.kept -= int64(cap(rb.b))
+			return rb
 		}
 	}
-	return &bodyBuffer{}
+	return newRequestBody()
 }
 
-// keep takes back a buffer no call is using any more.
-func (b *Bodies) keep(bb *bodyBuffer) {
-	if b == nil || cap(bb.b) > keptBodyCap {
+// keep takes back a body whose call has returned.
+func (b *Bodies) keep(rb *RequestBody) {
+	rb.done()
+	if b == nil || cap(rb.b) > keptBodyCap {
 		return
 	}
-	bb.hash = ""
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.kept+int64(cap(bb.b)) > b.size {
+	if b.kept+int64(cap(rb.b)) > b.size {
 		return
 	}
-	b.free = append(b.free, bb)
-	b.kept += int64(cap(bb.b))
-}
-
-// withBody gives the call made with ctx a body buffer. release must be
-// called once the call has returned.
-func (b *Bodies) withBody(ctx context.Context) (context.Context, func()) {
-	bb := b.buffer()
-	return context.WithValue(ctx, bodyKey{}, bb), func() {
-		// The HTTP transport may still be reading the body of a call
-		// whose answer came early; detaching waits for that read and
-		// makes later ones fail, so the buffer is safe to reuse.
-		if bb.r != nil {
-			bb.r.detach()
-			bb.r = nil
-		}
-		b.keep(bb)
-	}
+	b.free = append(b.free, rb)
+	b.kept += int64(cap(rb.b))
 }

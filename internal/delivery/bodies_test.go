@@ -9,23 +9,26 @@ import (
 func TestBodiesRecycleBuffersWithinBounds(t *testing.T) {
 	t.Parallel()
 	b := NewBodies(1 << 20)
-	bb := b.buffer()
+	bb := b.body()
 	bb.b = make([]byte, 0, 4096)
-	bb.hash = "stale"
+	bb.r = &guardedReader{hash: "stale"}
 	b.keep(bb)
-	if got := b.buffer(); got != bb || got.hash != "" {
-		t.Fatalf("an idle buffer was not reused, or kept its hash")
+	if got := b.body(); got != bb || got.r != nil {
+		t.Fatalf("an idle body was not reused, or still has its reader")
 	}
-	big := &bodyBuffer{b: make([]byte, 0, keptBodyCap+1)}
+	big := newRequestBody()
+	big.b = make([]byte, 0, keptBodyCap+1)
 	b.keep(big)
-	if got := b.buffer(); got == big {
+	if got := b.body(); got == big {
 		t.Error("a buffer over keptBodyCap was kept")
 	}
 	// Idle buffers add up to at most the bound (1 MiB): three of 400 KB
 	// do not fit, two do.
-	b.buffer() // empty the list
+	b.body() // empty the list
 	for range 3 {
-		b.keep(&bodyBuffer{b: make([]byte, 0, 400<<10)})
+		rb := newRequestBody()
+		rb.b = make([]byte, 0, 400<<10)
+		b.keep(rb)
 	}
 	if n := len(b.free); n != 2 || b.kept != 800<<10 {
 		t.Errorf("%d idle buffers kept (%d bytes), want 2 (819200)", n, b.kept)

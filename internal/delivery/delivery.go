@@ -16,11 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
-	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/congestion"
+	"github.com/firehose-worker/firehose-worker/internal/retry"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
 
@@ -28,6 +29,18 @@ import (
 // own retries must be off: this package decides what is resent.
 type PutRecordBatcher interface {
 	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, optFns ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
+}
+
+// Congestion decides when each call to the stream may go; a
+// congestion.Limiter is one. Every Admit that returns nil is followed by
+// exactly one Release with the call's outcome.
+type Congestion interface {
+	Admit(ctx context.Context, records int) error
+	Release(congestion.Outcome)
+	// Paced reports whether the stream's records are being paced: then
+	// records throttled one by one are resent without a backoff, since the
+	// pace bounds them (see resendAtOnce).
+	Paced() bool
 }
 
 // Rejected is a record Firehose refused for good, with the reason.
@@ -46,19 +59,19 @@ type RejectFunc func(ctx context.Context, stream string, recs []Rejected)
 type Options struct {
 	Name   string
 	Client PutRecordBatcher
-	// NewBackOff returns a fresh backoff for each batch.
-	NewBackOff     func() backoff.BackOff
+	// Retry spaces the attempts of each batch. Once it runs out, a batch's
+	// records go to Reject; with no Reject they are retried forever,
+	// whatever Retry.Then says, and logged, so lag shows the problem.
+	Retry          retry.Policy
 	RequestTimeout time.Duration
-	// Reject, when set, receives records rejected for good. When nil they are
-	// retried with backoff forever, and logged, so lag shows the problem.
-	Reject  RejectFunc
-	Metrics *telemetry.Metrics
-	Logger  *slog.Logger
+	Reject         RejectFunc
+	Metrics        *telemetry.Metrics
+	Logger         *slog.Logger
 	// Tracer, when set, records a span per PutRecordBatch attempt, linked to
 	// the trace contexts its records carried.
 	Tracer trace.Tracer
-	// Limiter bounds concurrent calls to the stream; nil leaves them unbounded.
-	Limiter *Limiter
+	// Congestion bounds the calls to the stream; nil leaves them unbounded.
+	Congestion Congestion
 	// DeadLetterDenied sends records the worker may not write (Denied) to
 	// Reject; otherwise they wait, retried with backoff.
 	DeadLetterDenied bool
@@ -72,7 +85,6 @@ type Options struct {
 // many goroutines at once; each call owns its batch.
 type Stream struct {
 	opts     Options
-	framing  func(*firehose.Options) // see withNewlines
 	name     *string
 	attrs    metric.MeasurementOption
 	episode  episode // throttling
@@ -88,9 +100,11 @@ func NewStream(opts Options) *Stream {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Logger = opts.Logger.With("stream", opts.Name)
+	if opts.Reject == nil {
+		opts.Retry = opts.Retry.With(retry.Forever)
+	}
 	return &Stream{
 		opts:     opts,
-		framing:  withNewlines(),
 		name:     aws.String(opts.Name),
 		attrs:    metric.WithAttributes(telemetry.AttrStream.String(opts.Name)),
 		episode:  episode{log: opts.Logger, level: slog.LevelWarn, what: "Firehose is throttling this stream"},
@@ -117,43 +131,30 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 	pending := b.Records
 	in := &firehose.PutRecordBatchInput{DeliveryStreamName: s.name}
 	wire := make([]types.Record, len(pending))
-	bo := s.opts.NewBackOff()
+	retries := s.opts.Retry.Start()
 	quick := 0 // resends of this batch that skipped the backoff
 	for attempt := 0; ; attempt++ {
 		in.Records = wire[:len(pending)]
-		// Data lacks the record's newline; the s.framing option passed
-		// with the call encodes it.
+		// Data lacks the record's newline; the RequestBody encodes it.
 		for i, r := range pending {
 			in.Records[i].Data = r.Data
 		}
-		out, class, code, err := s.put(ctx, in, pending, attempt)
-		class = s.decide(class)
+		c := s.put(ctx, in, pending, attempt)
 		var retry []batch.Record
 		var reason string
 		progress := false // some records were accepted and every failure was a throttle
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case err != nil && class == Permanent && s.opts.Reject != nil:
-			s.reject(ctx, pending, code, err.Error())
+		case c.err != nil && c.class == Permanent && s.opts.Reject != nil:
+			s.reject(ctx, pending, c.code, c.err.Error())
 			return nil
-		case err != nil:
-			retry, reason = pending, class.String()
-			switch class {
-			case Throttled:
-				s.episode.trouble(len(pending))
-			case Permanent:
-				s.failures.trouble(len(pending), "class", class.String(), "code", code, "error", err,
-					"note", "Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost")
-			case Denied:
-				s.failures.trouble(len(pending), "class", class.String(), "code", code, "error", err,
-					"note", "the worker may not write to this stream; its records wait (delivery.on_access_denied: wait)")
-			default:
-				s.failures.trouble(len(pending), "class", class.String(), "code", code, "error", err)
-			}
+		case c.err != nil:
+			retry, reason = pending, c.class.String()
+			s.trouble(c, len(pending))
 		default:
 			var rejected []Rejected
-			retry, rejected, reason, progress = s.sortResponses(ctx, pending, out)
+			retry, rejected, reason, progress = s.sortResponses(ctx, pending, c.out)
 			if len(rejected) > 0 {
 				s.opts.Reject(ctx, s.opts.Name, rejected)
 			}
@@ -163,27 +164,47 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			s.failures.ok()
 			return nil
 		}
-		if resendAtOnce(s.opts.Limiter, progress, quick) {
+		var wait time.Duration
+		if resendAtOnce(s.opts.Congestion, progress, quick) {
 			quick++
-			telemetry.Add(ctx, m.Retries, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(reason))
-			pending = retry
-			continue
-		}
-		wait := bo.NextBackOff()
-		if wait == backoff.Stop {
-			if s.opts.Reject != nil {
+		} else {
+			var err error
+			if wait, err = retries.Next(); err != nil {
+				// Only a stream with a Reject gives up (see NewStream).
 				s.reject(ctx, retry, "RetriesExhausted", fmt.Sprintf("gave up after %d attempts", attempt+1))
 				return nil
 			}
-			bo.Reset()
-			wait = bo.NextBackOff()
+			m.BackoffTime.Add(ctx, wait.Seconds(), s.attrs)
 		}
 		telemetry.Add(ctx, m.Retries, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(reason))
-		m.BackoffTime.Add(ctx, wait.Seconds(), s.attrs)
-		if err := sleep(ctx, wait); err != nil {
+		if err := retryWait(ctx, wait); err != nil {
 			return err
 		}
 		pending = retry
+	}
+}
+
+// retryWait waits out a backoff; a resend at once does not wait.
+func retryWait(ctx context.Context, d time.Duration) error {
+	if d == 0 {
+		return nil
+	}
+	return retry.Wait(ctx, d)
+}
+
+// trouble logs a call that failed whole, as part of its episode.
+func (s *Stream) trouble(c call, records int) {
+	switch c.class {
+	case Throttled:
+		s.episode.trouble(records)
+	case Permanent:
+		s.failures.trouble(records, "class", c.class.String(), "code", c.code, "error", c.err,
+			"note", "Firehose refuses the batch and there is no dead-letter topic; retrying so nothing is lost")
+	case Denied:
+		s.failures.trouble(records, "class", c.class.String(), "code", c.code, "error", c.err,
+			"note", "the worker may not write to this stream; its records wait (delivery.on_access_denied: wait)")
+	default:
+		s.failures.trouble(records, "class", c.class.String(), "code", c.code, "error", c.err)
 	}
 }
 
@@ -205,50 +226,57 @@ const maxQuickResends = 16
 //     and an outage (nothing accepted) back off, and so does a single record
 //     Firehose keeps throttling, since a call of it alone accepts nothing;
 //   - fewer than maxQuickResends such resends of this batch so far.
-func resendAtOnce(l *Limiter, progress bool, quick int) bool {
-	return progress && quick < maxQuickResends && l != nil && l.Rate() > 0
+func resendAtOnce(c Congestion, progress bool, quick int) bool {
+	return progress && quick < maxQuickResends && c != nil && c.Paced()
+}
+
+// call is what one PutRecordBatch came to: an answer, or an error with its
+// class (as this stream treats it, see classOf) and code.
+type call struct {
+	out   *firehose.PutRecordBatchOutput
+	class Class
+	code  string
+	err   error
 }
 
 // put makes one call and records its metrics.
-func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs []batch.Record, attempt int) (*firehose.PutRecordBatchOutput, Class, string, error) {
+func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs []batch.Record, attempt int) call {
 	// Waiting for the pace and a slot comes first: the request timeout is
 	// for the call alone, and a call that never started is never of unknown
 	// outcome.
-	if l := s.opts.Limiter; l != nil {
-		if err := l.Pace(ctx, len(in.Records)); err != nil {
-			return nil, Transient, "Canceled", err
-		}
-		if err := l.Acquire(ctx); err != nil {
-			return nil, Transient, "Canceled", err
+	cg := s.opts.Congestion
+	if cg != nil {
+		if err := cg.Admit(ctx, len(in.Records)); err != nil {
+			return call{class: Transient, code: "Canceled", err: err}
 		}
 	}
 	held, err := s.opts.Bodies.acquire(ctx, bodySize(in))
 	if err != nil {
-		if l := s.opts.Limiter; l != nil {
-			l.Release(Neutral, 0, 0, 0)
+		if cg != nil {
+			cg.Release(congestion.Outcome{Signal: congestion.Neutral})
 		}
-		return nil, Transient, "Canceled", err
+		return call{class: Transient, code: "Canceled", err: err}
 	}
 	defer s.opts.Bodies.release(held)
 	callCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	// The body buffer is held for this call only, not while the batch
 	// waits out a backoff or its turn in the pace.
-	callCtx, release := s.opts.Bodies.withBody(callCtx)
-	defer release()
+	body := s.opts.Bodies.body()
+	defer s.opts.Bodies.keep(body)
 	if s.opts.Tracer != nil {
 		var span trace.Span
 		callCtx, span = s.startSpan(callCtx, recs, attempt)
 		defer span.End()
 	}
 	start := time.Now()
-	out, err := s.opts.Client.PutRecordBatch(callCtx, in, s.framing)
-	if l := s.opts.Limiter; l != nil {
+	out, err := s.opts.Client.PutRecordBatch(callCtx, in, body.Option())
+	if cg != nil {
 		accepted := 0
 		if err == nil {
 			accepted = len(in.Records) - int(aws.ToInt32(out.FailedPutCount))
 		}
-		l.Release(signal(out, err), time.Since(start), len(in.Records), accepted)
+		cg.Release(congestion.Outcome{Signal: signal(out, err), Latency: time.Since(start), Sent: len(in.Records), Accepted: accepted})
 	}
 	if span := trace.SpanFromContext(callCtx); span.IsRecording() {
 		endSpan(span, out, err)
@@ -257,7 +285,7 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 	m.PutDuration.Record(ctx, time.Since(start).Seconds(), s.attrs)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, Transient, "Canceled", err
+			return call{class: Transient, code: "Canceled", err: err}
 		}
 		class, code := Classify(err)
 		outcome := telemetry.OutcomeError
@@ -268,9 +296,9 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 			outcome = telemetry.OutcomeUnknown
 		}
 		s.callOutcome(ctx, outcome)
-		return nil, class, code, err
+		return call{class: s.treat(class), code: code, err: err}
 	}
-	return out, 0, "", nil
+	return call{out: out}
 }
 
 type codeCount struct {
@@ -288,8 +316,9 @@ func countCode(cs []codeCount, code string) []codeCount {
 	return append(cs, codeCount{code, 1})
 }
 
-// decide turns Denied into Permanent when denied records are dead-lettered.
-func (s *Stream) decide(c Class) Class {
+// treat is how this stream treats an error of class c: Denied is Permanent
+// when denied records are dead-lettered.
+func (s *Stream) treat(c Class) Class {
 	if c == Denied && s.opts.DeadLetterDenied && s.opts.Reject != nil {
 		return Permanent
 	}
@@ -298,25 +327,25 @@ func (s *Stream) decide(c Class) Class {
 
 // signal reads a call's outcome as a congestion signal: Congested when the
 // call or any of its records was throttled. How much throttling is congestion
-// is the limiter's call (pace.go): it knows the share of records the stream
+// is the limiter's call (internal/congestion): it knows the share of records the stream
 // loses at random whatever the rate, and a share under a fixed threshold can
 // still be a quota overrun.
-func signal(out *firehose.PutRecordBatchOutput, err error) Signal {
+func signal(out *firehose.PutRecordBatchOutput, err error) congestion.Signal {
 	if err != nil {
 		if c, _ := Classify(err); c == Throttled {
-			return Congested
+			return congestion.Congested
 		}
-		return Neutral
+		return congestion.Neutral
 	}
 	if aws.ToInt32(out.FailedPutCount) == 0 {
-		return Clean
+		return congestion.Clean
 	}
 	for _, rr := range out.RequestResponses {
 		if rr.ErrorCode != nil && ClassifyCode(*rr.ErrorCode) == Throttled {
-			return Congested
+			return congestion.Congested
 		}
 	}
-	return Neutral
+	return congestion.Neutral
 }
 
 func (s *Stream) callOutcome(ctx context.Context, outcome string) {
@@ -347,7 +376,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		}
 		code := *rr.ErrorCode
 		failed = countCode(failed, code)
-		class := s.decide(ClassifyCode(code))
+		class := s.treat(ClassifyCode(code))
 		if class == Throttled {
 			throttled++
 		}
@@ -391,16 +420,4 @@ func (s *Stream) reject(ctx context.Context, recs []batch.Record, code, msg stri
 		out[i] = Rejected{Record: r, Code: code, Message: msg}
 	}
 	s.opts.Reject(ctx, s.opts.Name, out)
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

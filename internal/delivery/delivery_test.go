@@ -18,6 +18,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/congestion"
+	"github.com/firehose-worker/firehose-worker/internal/retry"
 )
 
 // fakeClient answers PutRecordBatch with put, which fails the test when unset.
@@ -69,7 +71,7 @@ func ok(n int) *firehose.PutRecordBatchOutput {
 func fastBackOff() backoff.BackOff { return &backoff.ZeroBackOff{} }
 
 func newTestStream(c PutRecordBatcher, reject RejectFunc) *Stream {
-	return NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Reject: reject})
+	return NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: fastBackOff}, RequestTimeout: time.Second, Reject: reject})
 }
 
 func TestPartialFailureResendsOnlyFailedRecords(t *testing.T) {
@@ -214,7 +216,7 @@ func TestCancelLeavesRecordsUnfinished(t *testing.T) {
 		return nil, &types.ServiceUnavailableException{}
 	}
 	recs, parts := records(2)
-	s := NewStream(Options{Name: "s", Client: c, NewBackOff: func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }, RequestTimeout: time.Second})
+	s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }}, RequestTimeout: time.Second})
 	if err := s.Deliver(ctx, &batch.Batch{Records: recs}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Deliver = %v, want context.Canceled", err)
 	}
@@ -237,7 +239,7 @@ func TestMaxElapsedRejectsWhenDLQSet(t *testing.T) {
 		}
 	}
 	s := NewStream(Options{Name: "s", Client: c, RequestTimeout: time.Second, Reject: reject,
-		NewBackOff: func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 3) }})
+		Retry: retry.Policy{New: func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 3) }}})
 	recs, _ := records(2)
 	if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
 		t.Fatal(err)
@@ -297,7 +299,7 @@ func TestDeniedWaitsUnlessConfiguredToDeadLetter(t *testing.T) {
 				r.Record.Part.Done()
 			}
 		}
-		s := NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Reject: reject, DeadLetterDenied: deadLetter})
+		s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: fastBackOff}, RequestTimeout: time.Second, Reject: reject, DeadLetterDenied: deadLetter})
 		recs, _ := records(2)
 		if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
 			t.Fatal(err)
@@ -316,6 +318,30 @@ type countingBackOff struct{ n atomic.Int32 }
 
 func (b *countingBackOff) NextBackOff() time.Duration { b.n.Add(1); return 0 }
 func (b *countingBackOff) Reset()                     {}
+
+// countingCongestion admits every call at once and counts admissions and
+// releases; paced is what Paced reports.
+type countingCongestion struct {
+	paced              bool
+	admitted, released atomic.Int32
+}
+
+func (c *countingCongestion) Admit(context.Context, int) error { c.admitted.Add(1); return nil }
+func (c *countingCongestion) Release(congestion.Outcome)       { c.released.Add(1) }
+func (c *countingCongestion) Paced() bool                      { return c.paced }
+
+// TestSignalReportsAnyThrottledRecord: signal reports a call with any
+// throttled record as congested, and leaves the limiter to judge the share
+// (congestion's TestAFewFailedRecordsAreNotCongestion).
+func TestSignalReportsAnyThrottledRecord(t *testing.T) {
+	t.Parallel()
+	if got := signal(ok(500), nil); got != congestion.Clean {
+		t.Errorf("no failures: %v", got)
+	}
+	if got := signal(throttleFirst(make([]string, 500), 5), nil); got != congestion.Congested {
+		t.Errorf("1%% of records throttled: %v, want Congested (the limiter judges the share)", got)
+	}
+}
 
 // throttleFirst answers with the first k records of data throttled.
 func throttleFirst(data []string, k int) *firehose.PutRecordBatchOutput {
@@ -390,19 +416,18 @@ func TestPacedStreamResendsThrottledRecordsWithoutBackoff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := &fakeClient{t: t, put: tc.put}
-			l := NewLimiter(true, 16, 16)
-			if tc.paced {
-				// Fast enough never to wait; a cut would leave it so.
-				l.pace.rate, l.pace.lastCut = 1e9, time.Now()
-			}
+			l := &countingCongestion{paced: tc.paced}
 			bo := &countingBackOff{}
-			s := NewStream(Options{Name: "s", Client: c, NewBackOff: func() backoff.BackOff { return bo }, RequestTimeout: time.Second, Limiter: l})
+			s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: func() backoff.BackOff { return bo }}, RequestTimeout: time.Second, Congestion: l})
 			recs, parts := records(tc.records)
 			if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
 				t.Fatal(err)
 			}
 			if len(c.calls) != tc.calls || int(bo.n.Load()) != tc.backoff {
 				t.Errorf("%d calls and %d backoffs, want %d and %d", len(c.calls), bo.n.Load(), tc.calls, tc.backoff)
+			}
+			if a, r := l.admitted.Load(), l.released.Load(); a != int32(tc.calls) || r != a {
+				t.Errorf("%d calls admitted and %d released, want %d of each", a, r, tc.calls)
 			}
 			for i, p := range parts {
 				if p.done.Load() != 1 {
@@ -436,7 +461,7 @@ func TestBodiesBoundWhatIsInFlight(t *testing.T) {
 	bodies := NewBodies(one + one/2) // room for one body, not two
 	var wg sync.WaitGroup
 	for range 3 {
-		s := NewStream(Options{Name: "s", Client: c, NewBackOff: fastBackOff, RequestTimeout: time.Second, Bodies: bodies})
+		s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: fastBackOff}, RequestTimeout: time.Second, Bodies: bodies})
 		wg.Go(func() {
 			if err := s.Deliver(t.Context(), &batch.Batch{Records: recs}); err != nil {
 				t.Error(err)

@@ -24,59 +24,67 @@ import (
 	"github.com/segmentio/encoding/json"
 )
 
-// WireProtocol is the SDK's awsJson1.1 protocol for Firehose with a lean path
-// for PutRecordBatch, the one call the worker makes per batch. The SDK's
+// wireProtocol is the SDK's awsJson1.1 protocol for Firehose with a lean
+// path for PutRecordBatch, the one call the worker makes per batch. The SDK's
 // generic serializer grows its buffer while base64-encoding 500 records, and
 // its deserializer allocates a string per record ID we never read. Here the
 // request body is sized exactly and written in one pass into a buffer reused
-// from batch to batch, with segmentio/asm's AVX2 base64 (5-6x the standard
-// library's speed on 1 KB records, the largest single cost of a call), and
-// the answer is read for error codes only. The
-// SDK keeps everything else: endpoint resolution, credentials, signing
-// (including the payload hash), the HTTP client, and every other operation.
-//
-// Install it with UseWireProtocol.
-type WireProtocol struct {
+// from batch to batch (a RequestBody), with segmentio/asm's AVX2 base64 (5-6x
+// the standard library's speed on 1 KB records, the largest single cost of a
+// call), and the answer is read for error codes only. The SDK keeps
+// everything else: endpoint resolution, credentials, signing, the HTTP
+// client, and every other operation.
+type wireProtocol struct {
 	smithyhttp.ClientProtocol // the SDK's own, for everything else
-
-	// newline: each record's Data lacks its final newline, which is
-	// encoded after it. Delivery sends records this way so that a Kafka
-	// value that is already compact JSON needs no copy to be framed.
-	newline bool
 }
 
-// NewWireProtocol returns the protocol. It sends records' Data as given.
-func NewWireProtocol() *WireProtocol {
-	return &WireProtocol{ClientProtocol: awsjson.New11(schemas.Firehose_20150804)}
+// sdkWire is shared by every RequestBody: the SDK's protocol keeps no state
+// per call.
+var sdkWire = &wireProtocol{ClientProtocol: awsjson.New11(schemas.Firehose_20150804)}
+
+// RequestBody is the body of one PutRecordBatch call: delivery builds it,
+// hashes it and keeps its buffer for the next call (see Bodies), and hands
+// it to the call as the call's protocol with Option. The records' Data lack
+// their final newline, which is encoded after each: a Kafka value that is
+// already compact JSON needs no copy to be framed.
+//
+// The SDK's contract this relies on: a per-call option may set
+// Options.Protocol, and the SDK then calls its SerializeRequest with the
+// PutRecordBatchInput; the Finalize step has a "ComputePayloadHash"
+// middleware before which the hash may be given (see UseWireProtocol).
+// TestRequestBodyIsWhatTheSDKSends fails if either changes.
+type RequestBody struct {
+	*wireProtocol
+	b      []byte
+	r      *guardedReader
+	option func(*firehose.Options)
 }
 
-// withNewlines is a per-call option that serializes a PutRecordBatch whose
-// records lack their final newline. Delivery passes it on every call, so the
-// records are framed whatever protocol the client was built with.
-func withNewlines() func(*firehose.Options) {
-	p := &WireProtocol{ClientProtocol: awsjson.New11(schemas.Firehose_20150804), newline: true}
-	return func(o *firehose.Options) { o.Protocol = p }
+func newRequestBody() *RequestBody {
+	rb := &RequestBody{wireProtocol: sdkWire}
+	rb.option = func(o *firehose.Options) { o.Protocol = rb }
+	return rb
 }
 
-// bodyBuffer holds a request body. A call finds it in its context (see
-// Bodies.withBody) and SerializeRequest writes into it.
-type bodyBuffer struct {
-	b    []byte
-	r    *guardedReader
-	hash string // hex SHA-256 of b, for the signer; "" when b is not the body being sent
-}
+// Option is the per-call option that makes the call send this body.
+func (rb *RequestBody) Option() func(*firehose.Options) { return rb.option }
 
-type bodyKey struct{}
+// done cuts the body off from the HTTP transport, which may still be reading
+// the body of a call whose answer came early: detaching waits for that read
+// and makes later ones fail, so the buffer is safe to reuse.
+func (rb *RequestBody) done() {
+	if rb.r != nil {
+		rb.r.detach()
+		rb.r = nil
+	}
+}
 
 // SerializeRequest writes PutRecordBatch requests itself and hands every
 // other operation to the SDK.
-func (p *WireProtocol) SerializeRequest(ctx context.Context, op *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {
+func (rb *RequestBody) SerializeRequest(ctx context.Context, op *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {
 	input, ok := in.(*firehose.PutRecordBatchInput)
 	if !ok || op.ID().Name != "PutRecordBatch" {
-		if bb, _ := ctx.Value(bodyKey{}).(*bodyBuffer); bb != nil {
-			bb.hash = ""
-		}
-		return p.ClientProtocol.SerializeRequest(ctx, op, in, req)
+		return rb.ClientProtocol.SerializeRequest(ctx, op, in, req)
 	}
 	req.Method = http.MethodPost
 	if len(req.URL.Path) == 0 {
@@ -84,19 +92,11 @@ func (p *WireProtocol) SerializeRequest(ctx context.Context, op *smithy.Operatio
 	}
 	req.Header.Set("X-Amz-Target", "Firehose_20150804.PutRecordBatch")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-
-	bb, _ := ctx.Value(bodyKey{}).(*bodyBuffer)
-	if bb == nil {
-		bb = &bodyBuffer{}
-	}
-	if bb.r != nil {
-		bb.r.detach() // an earlier attempt of the same batch
-	}
-	bb.b = appendBody(bb.b[:0], input, p.newline)
-	sum := sha256.Sum256(bb.b)
-	bb.hash = hex.EncodeToString(sum[:])
-	bb.r = &guardedReader{r: bytes.NewReader(bb.b)}
-	sreq, err := req.SetStream(bb.r)
+	rb.done() // an earlier attempt with the same body
+	rb.b = appendBody(rb.b[:0], input, true)
+	sum := sha256.Sum256(rb.b)
+	rb.r = &guardedReader{r: bytes.NewReader(rb.b), hash: hex.EncodeToString(sum[:])}
+	sreq, err := req.SetStream(rb.r)
 	if err != nil {
 		return fmt.Errorf("set stream: %w", err)
 	}
@@ -104,27 +104,30 @@ func (p *WireProtocol) SerializeRequest(ctx context.Context, op *smithy.Operatio
 	return nil
 }
 
-// UseWireProtocol installs the protocol on a Firehose client's options,
-// with the middleware that hands the signer the payload hash computed from
-// the body as it was written. Left to itself, the SDK's ComputePayloadSHA256
-// reads the body back through the stream in 32 KiB copies and rewinds it,
-// which cost half as much again as the hashing.
+// UseWireProtocol prepares a Firehose client's options for delivery's
+// request bodies, once per client: it installs the middleware that hands
+// the signer the payload hash computed when the body was written. Left to
+// itself, the SDK's ComputePayloadSHA256 reads the body back through the
+// stream in 32 KiB copies and rewinds it, which cost half as much again as
+// the hashing. The body itself comes with each call (RequestBody.Option);
+// calls without one are the SDK's own.
 func UseWireProtocol(o *firehose.Options) {
-	o.Protocol = NewWireProtocol()
 	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 		return s.Finalize.Insert(knownPayloadHash{}, "ComputePayloadHash", middleware.Before)
 	})
 }
 
-// knownPayloadHash gives the signer the hash SerializeRequest computed, when
-// it computed one for this call; the SDK's own middleware then skips.
+// knownPayloadHash gives the signer the hash of a RequestBody; the SDK's own
+// middleware then skips.
 type knownPayloadHash struct{}
 
 func (knownPayloadHash) ID() string { return "FirehoseWorkerKnownPayloadHash" }
 
 func (knownPayloadHash) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-	if bb, _ := ctx.Value(bodyKey{}).(*bodyBuffer); bb != nil && bb.hash != "" {
-		ctx = v4.SetPayloadHash(ctx, bb.hash)
+	if req, ok := in.Request.(*smithyhttp.Request); ok {
+		if g, ok := req.GetStream().(*guardedReader); ok && g.hash != "" {
+			ctx = v4.SetPayloadHash(ctx, g.hash)
+		}
 	}
 	return next.HandleFinalize(ctx, in)
 }
@@ -218,7 +221,7 @@ var answerPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // DeserializeResponse reads successful PutRecordBatch answers itself and
 // hands errors and every other operation to the SDK. Record IDs are not
 // read: the worker has no use for them.
-func (p *WireProtocol) DeserializeResponse(ctx context.Context, op *smithy.OperationSchema, reg *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
+func (p *wireProtocol) DeserializeResponse(ctx context.Context, op *smithy.OperationSchema, reg *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
 	output, ok := out.(*firehose.PutRecordBatchOutput)
 	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		return p.ClientProtocol.DeserializeResponse(ctx, op, reg, resp, out)
@@ -246,9 +249,12 @@ func (p *WireProtocol) DeserializeResponse(ctx context.Context, op *smithy.Opera
 // guardedReader is a request body that can be cut off from the HTTP
 // transport once the call is over.
 type guardedReader struct {
+	hash string // hex SHA-256 of the body, for the signer
+
 	mu       sync.Mutex
 	r        *bytes.Reader
 	detached bool
+	reads    int // for TestRequestBodyIsWhatTheSDKSends: was it read back before sending
 }
 
 var errDetached = errors.New("request body reused after its call ended")
@@ -259,6 +265,7 @@ func (g *guardedReader) Read(p []byte) (int, error) {
 	if g.detached {
 		return 0, errDetached
 	}
+	g.reads++
 	return g.r.Read(p)
 }
 

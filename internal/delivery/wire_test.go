@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	asmbase64 "github.com/segmentio/asm/base64"
 
 	"github.com/firehose-worker/firehose-worker/internal/firehosesim"
@@ -52,10 +53,24 @@ func randomInput(rng *rand.Rand, n int) *firehose.PutRecordBatchInput {
 	return in
 }
 
-// TestWireBodyIsTheSDKsBody sends the same inputs through the SDK's own
-// serializer and ours and compares the bytes on the wire, and the signed
-// headers that depend on them.
-func TestWireBodyIsTheSDKsBody(t *testing.T) {
+// framed is in with each record's Data followed by its newline, as the SDK
+// must send what a RequestBody sends for in.
+func framed(in *firehose.PutRecordBatchInput) *firehose.PutRecordBatchInput {
+	out := &firehose.PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName}
+	for _, r := range in.Records {
+		out.Records = append(out.Records, types.Record{Data: append(bytes.Clone(r.Data), '\n')})
+	}
+	return out
+}
+
+// TestRequestBodyIsWhatTheSDKSends holds the SDK's serializer contract the
+// request-body path relies on (see RequestBody), and fails loudly when it
+// changes: a per-call option's Protocol is the one the SDK serializes
+// PutRecordBatch with; the body on the wire is byte for byte what the SDK's
+// own serializer sends for the framed records, with the same length and
+// signed hash; and the signer got that hash from UseWireProtocol's
+// middleware without reading the body back.
+func TestRequestBodyIsWhatTheSDKSends(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	type seen struct {
@@ -73,20 +88,37 @@ func TestWireBodyIsTheSDKsBody(t *testing.T) {
 		_, _ = w.Write([]byte(`{"FailedPutCount":0,"RequestResponses":[]}`))
 	}))
 	defer srv.Close()
+	var readBack []int // reads of our body before it was signed, per call
+	ours := firehose.New(firehose.Options{
+		Region: "us-west-2", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+	}, UseWireProtocol, func(o *firehose.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Finalize.Insert(middleware.FinalizeMiddlewareFunc("read-back", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				n := -1 // the body is not ours: the option was not used
+				if g, ok := in.Request.(*smithyhttp.Request).GetStream().(*guardedReader); ok {
+					n = g.reads
+				}
+				readBack = append(readBack, n)
+				return next.HandleFinalize(ctx, in)
+			}), "ComputePayloadHash", middleware.After)
+		})
+	})
 	rng := rand.New(rand.NewPCG(1, 2))
-	sdk, ours := sdkClient(srv.URL, false), sdkClient(srv.URL, true)
+	sdk := sdkClient(srv.URL, false)
+	bodies := NewBodies(64 << 20)
 	for _, n := range []int{1, 2, 17, 500} {
 		in := randomInput(rng, n)
 		in.Records[0].Data = []byte{} // empty records are legal on the wire
 		got = nil
-		if _, err := sdk.PutRecordBatch(context.Background(), in); err != nil {
+		if _, err := sdk.PutRecordBatch(context.Background(), framed(in)); err != nil {
 			t.Fatal(err)
 		}
-		ctx, release := NewBodies(64 << 20).withBody(context.Background())
-		if _, err := ours.PutRecordBatch(ctx, in); err != nil {
+		rb := bodies.body()
+		if _, err := ours.PutRecordBatch(context.Background(), in, rb.Option()); err != nil {
 			t.Fatal(err)
 		}
-		release()
+		bodies.keep(rb)
 		if len(got) != 2 {
 			t.Fatalf("%d requests", len(got))
 		}
@@ -95,6 +127,11 @@ func TestWireBodyIsTheSDKsBody(t *testing.T) {
 		}
 		if got[0].hash != got[1].hash || got[0].cl != got[1].cl {
 			t.Errorf("%d records: payload hash %q vs %q, length %d vs %d", n, got[0].hash, got[1].hash, got[0].cl, got[1].cl)
+		}
+	}
+	for i, n := range readBack {
+		if n != 0 {
+			t.Fatalf("call %d: the signed body was read %d times before sending (-1: not our body); the SDK's contract changed", i, n)
 		}
 	}
 }
@@ -114,12 +151,16 @@ func TestWireAnswersMatchTheSDKs(t *testing.T) {
 		srv := httptest.NewServer(sim)
 		defer srv.Close()
 		c := sdkClient(srv.URL, wire)
-		out, err := c.PutRecordBatch(context.Background(), in)
+		var opts []func(*firehose.Options)
+		if wire {
+			opts = append(opts, newRequestBody().Option())
+		}
+		out, err := c.PutRecordBatch(context.Background(), in, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		outs[i] = out
-		_, err = c.PutRecordBatch(context.Background(), &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String("gone"), Records: in.Records[:1]})
+		_, err = c.PutRecordBatch(context.Background(), &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String("gone"), Records: in.Records[:1]}, opts...)
 		if _, ok := errors.AsType[*types.ResourceNotFoundException](err); !ok {
 			t.Errorf("wire=%v: error %v, want ResourceNotFoundException", wire, err)
 		}
@@ -175,13 +216,15 @@ func benchmarkPut(b *testing.B, wire bool) {
 	for range 500 {
 		in.Records = append(in.Records, types.Record{Data: rec})
 	}
-	ctx, release := NewBodies(64 << 20).withBody(context.Background())
-	defer release()
+	var opts []func(*firehose.Options)
+	if wire {
+		opts = append(opts, newRequestBody().Option())
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(500 * len(rec)))
 	unreadable := 0
 	for b.Loop() {
-		if _, err := c.PutRecordBatch(ctx, in); err != nil {
+		if _, err := c.PutRecordBatch(context.Background(), in, opts...); err != nil {
 			// The stock path sometimes loses a 200 answer (see README:
 			// "use of closed network connection"); count, don't stop.
 			if _, ok := errors.AsType[*smithy.DeserializationError](err); !ok {
@@ -202,8 +245,8 @@ func BenchmarkPutRecordBatchWire(b *testing.B) { benchmarkPut(b, true) }
 
 // TestWireSignsTheHashOfTheBodySent checks that the payload hash the signer
 // uses is the SHA-256 of the bytes that reach the server, across calls that
-// reuse one body buffer and for another operation made with the same
-// context, which must not inherit the last body's hash.
+// reuse one body buffer and for another operation on the same client, which
+// must not inherit the last body's hash.
 func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 	t.Parallel()
 	srv, received := recorder(t, `{"DeliveryStreamDescription":{"DeliveryStreamName":"s","DeliveryStreamARN":"a","DeliveryStreamStatus":"ACTIVE","DeliveryStreamType":"DirectPut","VersionId":"1","Destinations":[],"HasMoreDestinations":false}}`)
@@ -220,14 +263,14 @@ func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 		})
 	})
 	rng := rand.New(rand.NewPCG(5, 6))
-	ctx, release := NewBodies(64 << 20).withBody(context.Background())
-	defer release()
+	rb := newRequestBody()
 	for _, n := range []int{500, 3} { // the second call reuses the larger buffer
-		if _, err := c.PutRecordBatch(ctx, randomInput(rng, n)); err != nil {
+		if _, err := c.PutRecordBatch(context.Background(), randomInput(rng, n), rb.Option()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.DescribeDeliveryStream(ctx, &firehose.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("s")}); err != nil {
+	rb.done()
+	if _, err := c.DescribeDeliveryStream(context.Background(), &firehose.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("s")}); err != nil {
 		t.Fatal(err)
 	}
 	bodies := received()
@@ -242,9 +285,10 @@ func TestWireSignsTheHashOfTheBodySent(t *testing.T) {
 	}
 }
 
-// TestWireNewlineFraming checks that records sent without their newline,
-// with the option Deliver passes, reach the server exactly as the SDK sends
-// the same records with the newline: every length modulo 3, empty included.
+// TestWireNewlineFraming checks that records sent without their newline
+// through a RequestBody reach the server exactly as the SDK sends the same
+// records with the newline: every length modulo 3, empty included, whether
+// or not the client was prepared with UseWireProtocol.
 func TestWireNewlineFraming(t *testing.T) {
 	t.Parallel()
 	srv, received := recorder(t, "")
@@ -253,19 +297,14 @@ func TestWireNewlineFraming(t *testing.T) {
 	in.Records[0].Data = []byte{}
 	in.Records[1].Data = []byte{'a'}
 	in.Records[2].Data = []byte{'a', 'b'}
-	framed := &firehose.PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName}
-	for _, r := range in.Records {
-		framed.Records = append(framed.Records, types.Record{Data: append(bytes.Clone(r.Data), '\n')})
-	}
 	sdk, ours := sdkClient(srv.URL, false), sdkClient(srv.URL, true)
-	if _, err := sdk.PutRecordBatch(context.Background(), framed); err != nil {
+	if _, err := sdk.PutRecordBatch(context.Background(), framed(in)); err != nil {
 		t.Fatal(err)
 	}
-	ctx, release := NewBodies(64 << 20).withBody(context.Background())
-	defer release()
-	// The option applies to a client built with the SDK's protocol too.
+	rb := newRequestBody()
+	defer rb.done()
 	for _, c := range []*firehose.Client{ours, sdk} {
-		if _, err := c.PutRecordBatch(ctx, in, withNewlines()); err != nil {
+		if _, err := c.PutRecordBatch(context.Background(), in, rb.Option()); err != nil {
 			t.Fatal(err)
 		}
 	}

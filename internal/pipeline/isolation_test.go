@@ -88,7 +88,9 @@ func TestDeliverySpansLinkToTheMessagesTraceContext(t *testing.T) {
 	cfg := testConfig(k.Brokers, "g-trace", "events")
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := pipeline.New(ctx, cfg, pipeline.Deps{
-		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return fh.Client(delivery.UseWireProtocol), nil },
+		Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) {
+			return fh.Client(delivery.UseWireProtocol), nil
+		},
 		Tracing: &telemetry.Tracing{Provider: tp, Propagator: propagation.TraceContext{}},
 	})
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
@@ -26,9 +25,11 @@ import (
 	"github.com/firehose-worker/firehose-worker/internal/awsclient"
 	"github.com/firehose-worker/firehose-worker/internal/batch"
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
+	"github.com/firehose-worker/firehose-worker/internal/congestion"
 	"github.com/firehose-worker/firehose-worker/internal/consume"
 	"github.com/firehose-worker/firehose-worker/internal/deadletter"
 	"github.com/firehose-worker/firehose-worker/internal/delivery"
+	"github.com/firehose-worker/firehose-worker/internal/retry"
 	"github.com/firehose-worker/firehose-worker/internal/route"
 	"github.com/firehose-worker/firehose-worker/internal/segment"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
@@ -142,20 +143,20 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 			telemetry.MsgSkippedUnmapped:     deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedUnmapped)),
 			telemetry.MsgSkippedIntegrations: deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedIntegrations)),
 		},
-		bodies:        delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
+		bodies: delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
-	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
+	policy := retry.New(retry.Config{
 		Initial:    cfg.Delivery.Backoff.Initial.D(),
 		Max:        cfg.Delivery.Backoff.Max.D(),
 		Multiplier: cfg.Delivery.Backoff.Multiplier,
 		Jitter:     cfg.Delivery.Backoff.Jitter,
 		MaxElapsed: cfg.Delivery.Backoff.MaxElapsed.D(),
-	})
+	}, retry.GiveUp)
 	if cfg.Kafka.DLQTopic != "" {
 		p.dlq = deadletter.New(deadletter.Options{
 			Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.DLQTopic, Transport: deps.Transport,
-			NewBackOff: newBackOff, Logger: p.log, Metrics: p.metrics,
+			Retry: policy, Logger: p.log, Metrics: p.metrics,
 		})
 	}
 	// Streams are shared by sources that deliver to the same stream through
@@ -186,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 			key := destKey{awsclient.Key{Region: sc.Region, RoleARN: sc.RoleAddress, ExternalID: sc.ExternalID()}, name, aggregate[name]}
 			d, ok := shared[key]
 			if !ok {
-				d = p.newDest(name, aggregate[name], client, newBackOff, p.log.With("source", sc.ID, "region", sc.Region, "role", sc.RoleAddress))
+				d = p.newDest(name, aggregate[name], client, policy, p.log.With("source", sc.ID, "region", sc.Region, "role", sc.RoleAddress))
 				shared[key] = d
 				p.dests = append(p.dests, d)
 			}
@@ -199,15 +200,20 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 	return p, nil
 }
 
-func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff, log *slog.Logger) *dest {
+// startLimit is where an adaptive stream's concurrency starts: it grows by
+// about one per round trip of calls from there.
+const startLimit = 2
+
+func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, policy retry.Policy, log *slog.Logger) *dest {
 	d := &dest{p: p}
+	lim := congestion.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, startLimit, p.cfg.Delivery.MaxInFlight)
 	opts := delivery.Options{
 		Bodies:         p.bodies,
-		Limiter:        delivery.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, 2, p.cfg.Delivery.MaxInFlight),
+		Congestion:     lim,
 		Tracer:         p.tracer(),
 		Name:           name,
 		Client:         client,
-		NewBackOff:     newBackOff,
+		Retry:          policy,
 		RequestTimeout: p.cfg.Delivery.RequestTimeout.D(),
 		Metrics:        p.metrics,
 		Logger:         log,
@@ -224,6 +230,13 @@ func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecor
 		Aggregate:      aggregate,
 		MaxRecordBytes: config.MaxRecordBytes,
 	}, d.send)
+	// A batch past its linger keeps growing while every call slot of its
+	// stream is busy, and goes when one frees: a stream whose calls are slow
+	// but healthy then sends batches as large as it needs to keep up,
+	// instead of queueing one small batch per linger (which held every
+	// partition's commit back behind it).
+	d.acc.HoldWhile(func() bool { return !lim.Room() })
+	lim.OnRoom(d.acc.Room)
 	return d
 }
 

@@ -1,10 +1,7 @@
-package delivery
+package congestion
 
 import (
 	"context"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/firehose"
-	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -49,7 +46,7 @@ func drive(l *Limiter, q *quotaSim, rounds int) (throttled float64, avgLimit flo
 		}
 		now = now.Add(100 * time.Millisecond)
 		for _, s := range sigs {
-			l.Release(s, 100*time.Millisecond, 0, 0)
+			l.Release(Outcome{Signal: s, Latency: 100 * time.Millisecond, Sent: 0, Accepted: 0})
 			if r >= rounds/2 {
 				calls++
 				if s == Congested {
@@ -107,7 +104,7 @@ func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
 		_ = l.Acquire(context.Background())
 	}
 	for range 16 {
-		l.Release(Congested, 50*time.Millisecond, 0, 0)
+		l.Release(Outcome{Signal: Congested, Latency: 50 * time.Millisecond, Sent: 0, Accepted: 0})
 	}
 	if got := l.Limit(); got != 8 {
 		t.Errorf("16 throttles in one round trip cut the limit to %d, want one halving to 8", got)
@@ -134,12 +131,12 @@ func TestLimiterLatency(t *testing.T) {
 			l.now = func() time.Time { return now }
 			for range 50 {
 				_ = l.Acquire(context.Background())
-				l.Release(Clean, tt.usual, 0, 0)
+				l.Release(Outcome{Signal: Clean, Latency: tt.usual, Sent: 0, Accepted: 0})
 			}
 			for range 5 {
 				now = now.Add(time.Second)
 				_ = l.Acquire(context.Background())
-				l.Release(Clean, tt.seen, 0, 0)
+				l.Release(Outcome{Signal: Clean, Latency: tt.seen, Sent: 0, Accepted: 0})
 			}
 			if cut := l.Limit() < 10; cut != tt.wantCut {
 				t.Errorf("limit %d after calls of %s (usually %s); want cut=%v", l.Limit(), tt.seen, tt.usual, tt.wantCut)
@@ -160,7 +157,7 @@ func TestFixedLimiterBlocksAtItsBound(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- l.Acquire(context.Background()) }()
-	l.Release(Congested, time.Millisecond, 0, 0)
+	l.Release(Outcome{Signal: Congested, Latency: time.Millisecond, Sent: 0, Accepted: 0})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -219,20 +216,27 @@ func simulateQuota(l *Limiter, s quotaStream, until time.Duration, observe func(
 			}
 		}
 		now = now.Add(rtt)
-		sig := signal(answer(batch, batch-ok), nil)
-		l.Release(sig, rtt, batch, ok)
+		sig := signalOf(batch - ok)
+		l.Release(Outcome{Signal: sig, Latency: rtt, Sent: batch, Accepted: ok})
 		observe(now, ok, batch-ok, sig)
 	}
 }
 
-// answer is a PutRecordBatch answer to sent records of which the first
-// throttled failed with ServiceUnavailableException.
-func answer(sent, throttled int) *firehose.PutRecordBatchOutput {
-	o := &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(int32(throttled)), RequestResponses: make([]types.PutRecordBatchResponseEntry, sent)}
-	for i := range throttled {
-		o.RequestResponses[i].ErrorCode = aws.String("ServiceUnavailableException")
+// signalOf is the signal delivery reads from a call with throttled of its
+// records throttled.
+func signalOf(throttled int) Signal {
+	if throttled > 0 {
+		return Congested
 	}
-	return o
+	return Clean
+}
+
+// resendAtOnce is delivery's rule for the records a call left throttled:
+// at once while the stream is paced and the call made progress, at most
+// maxQuickResends times per batch.
+func resendAtOnce(l *Limiter, progress bool, quick int) bool {
+	const maxQuickResends = 16
+	return progress && quick < maxQuickResends && l.Paced()
 }
 
 // quotaFigures sums a simulation's calls from a time on.
@@ -419,7 +423,7 @@ func TestRandomThrottlesDoNotPaceAStreamBelowItsTraffic(t *testing.T) {
 			sig, ok = Congested, 0
 		}
 		now = now.Add(50 * time.Millisecond)
-		l.Release(sig, 5*time.Millisecond, batch, ok)
+		l.Release(Outcome{Signal: sig, Latency: 5 * time.Millisecond, Sent: batch, Accepted: ok})
 	}
 	if r := l.Rate(); r != 0 && r < 240 {
 		t.Errorf("after ten minutes of 2%% random throttles the stream is paced at %.0f records/s, below its 240", r)
@@ -444,18 +448,13 @@ func TestPaceIsFairToLargeCalls(t *testing.T) {
 	}
 }
 
-// TestAFewFailedRecordsAreNotCongestion: signal reports any throttled record,
-// and the limiter decides what is congestion. A steady 1% of records
+// TestAFewFailedRecordsAreNotCongestion: delivery reports any throttled
+// record (its TestSignalReportsAnyThrottledRecord), and the limiter decides
+// what is congestion. A steady 1% of records
 // throttled at random (as in the chaos run) must neither halve the
 // concurrency nor hold the pace under a quota it could reach.
 func TestAFewFailedRecordsAreNotCongestion(t *testing.T) {
 	t.Parallel()
-	if got := signal(answer(500, 0), nil); got != Clean {
-		t.Errorf("no failures: %v", got)
-	}
-	if got := signal(answer(500, 5), nil); got != Congested {
-		t.Errorf("1%% of records throttled: %v, want Congested (the limiter judges the share)", got)
-	}
 	l := NewLimiter(true, 2, 16)
 	if l.pace.callCongested(Congested, 500, 495) {
 		t.Error("a call with 1% of its records throttled counts as congestion")
@@ -550,9 +549,9 @@ func flowSim(l *Limiter, s quotaStream, callers int, until time.Duration, observ
 			}
 		case 3:
 			failed := c.n - c.ok
-			sig := signal(answer(c.n, failed), nil)
+			sig := signalOf(failed)
 			rate := l.Rate()
-			l.Release(sig, c.latency, c.n, c.ok)
+			l.Release(Outcome{Signal: sig, Latency: c.latency, Sent: c.n, Accepted: c.ok})
 			for _, x := range cs {
 				// A freed slot wakes the callers waiting for one, and a
 				// change of the rate those waiting for the pace.

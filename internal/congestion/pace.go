@@ -1,4 +1,4 @@
-package delivery
+package congestion
 
 import (
 	"context"
@@ -6,6 +6,56 @@ import (
 	"time"
 )
 
+// Tuning of the pace. Each figure carries its reason; the simulations in
+// limiter_test.go (TestPacing*, TestRandomThrottles*, TestOutage*) hold them.
+const (
+	minRate      = 500.0            // records per second, a full batch a second; never pace slower
+	startRate    = 5000.0           // the least a first throttle starts pacing at: ~5 MiB/s of 1 KB events, Firehose's usual quota
+	rateCut      = 0.95             // the least a congested sample cuts the rate by
+	deepestCut   = 0.5              // the most one sample cuts it by
+	cutAim       = 0.85             // a cut aims this far under the quota the throttled share implies
+	tookShare    = 0.6              // nor goes under this share of what the stream had accepted over the last second or two
+	rateGain     = 0.03             // increase per second of calls that are not congested, as a share of the rate, right after a cut, with no ceiling
+	cubicGain    = 0.00025          // growth towards and past the ceiling: ceiling*(1+cubicGain*t³), t seconds from reaching it
+	maxGain      = 0.5              // nor faster than this share of the rate per second
+	probeBeyond  = 1.1              // past this share of the ceiling without a throttle, growth is exponential again
+	gainRamp     = 10 * time.Second // the increase grows by rateGain per gainRamp since the last cut
+	burstSeconds = 0.25             // the bucket holds this much of the rate
+	measureEvery = time.Second
+	forgetAfter  = 30 * time.Second
+	// A sample holds at least sampleRecords records sent over at least
+	// sampleTime, or whatever measureEvery brings. With many calls in
+	// flight, which one meets the quota's bucket empty is chance: one call
+	// is far too noisy a sample.
+	sampleRecords = 500
+	sampleTime    = 250 * time.Millisecond
+)
+
+// Judging a sample. Congested means a throttled share above
+// baseline + congestedMargin*(1-baseline) + noiseSigmas standard deviations of
+// the baseline share over the sample's records: with no baseline, 2% of
+// records throttled; with one, 2% of the records that would have passed
+// failing on top, beyond what chance explains.
+const (
+	congestedMargin = 0.02
+	noiseSigmas     = 3.0
+	// afterCutWeight: the first sample after a cut that is not congested,
+	// sent while the pace limited the stream, was sent under any quota, so
+	// its share is the baseline itself: the baseline moves that far towards
+	// it, down, or up once a baseline has been confirmed by experiment (it
+	// may still carry leftover quota throttles, and must not make a
+	// baseline out of nothing). Other samples are left out: they may carry a
+	// little quota throttling (up to the threshold), and letting them lift
+	// the baseline let the threshold climb with a growing overrun.
+	afterCutWeight = 1.0 / 2
+	// maxBaseline: a share that does not fall with the rate and is higher
+	// than this is taken for an outage (or nearly one) or a heavy overrun,
+	// not a baseline to pace around: nothing is learned and the cuts go on.
+	maxBaseline = 0.5
+)
+
+// pacer is the rate half of a Limiter, guarded by Limiter.mu.
+//
 // Firehose answers a stream that is over its quota at once, with the records
 // failed one by one, so a call's latency says nothing about the quota and a
 // bound on concurrency alone does not bound the rate: one call at a time can
@@ -67,63 +117,26 @@ import (
 // stream has a baseline: Deliver resends randomly throttled records without a
 // backoff only while the stream is paced (resendAtOnce).
 
-const (
-	minRate      = 500.0            // records per second, a full batch a second; never pace slower
-	startRate    = 5000.0           // the least a first throttle starts pacing at: ~5 MiB/s of 1 KB events, Firehose's usual quota
-	rateCut      = 0.95             // the least a congested sample cuts the rate by
-	deepestCut   = 0.5              // the most one sample cuts it by
-	cutAim       = 0.85             // a cut aims this far under the quota the throttled share implies
-	tookShare    = 0.6              // nor goes under this share of what the stream had accepted over the last second or two
-	rateGain     = 0.03             // increase per second of calls that are not congested, as a share of the rate, right after a cut, with no ceiling
-	cubicGain    = 0.00025          // growth towards and past the ceiling: ceiling*(1+cubicGain*t³), t seconds from reaching it
-	maxGain      = 0.5              // nor faster than this share of the rate per second
-	probeBeyond  = 1.1              // past this share of the ceiling without a throttle, growth is exponential again
-	gainRamp     = 10 * time.Second // the increase grows by rateGain per gainRamp since the last cut
-	burstSeconds = 0.25             // the bucket holds this much of the rate
-	measureEvery = time.Second
-	forgetAfter  = 30 * time.Second
-	// A sample holds at least sampleRecords records sent over at least
-	// sampleTime, or whatever measureEvery brings. With many calls in
-	// flight, which one meets the quota's bucket empty is chance: one call
-	// is far too noisy a sample.
-	sampleRecords = 500
-	sampleTime    = 250 * time.Millisecond
-)
-
-// Judging a sample. Congested means a throttled share above
-// baseline + congestedMargin*(1-baseline) + noiseSigmas standard deviations of
-// the baseline share over the sample's records: with no baseline, 2% of
-// records throttled; with one, 2% of the records that would have passed
-// failing on top, beyond what chance explains.
-const (
-	congestedMargin = 0.02
-	noiseSigmas     = 3.0
-	// afterCutWeight: the first sample after a cut that is not congested,
-	// sent while the pace limited the stream, was sent under any quota, so
-	// its share is the baseline itself: the baseline moves that far towards
-	// it, down, or up once a baseline has been confirmed by experiment (it
-	// may still carry leftover quota throttles, and must not make a
-	// baseline out of nothing). Other samples are left out: they may carry a
-	// little quota throttling (up to the threshold), and letting them lift
-	// the baseline let the threshold climb with a growing overrun.
-	afterCutWeight = 1.0 / 2
-	// maxBaseline: a share that does not fall with the rate and is higher
-	// than this is taken for an outage (or nearly one) or a heavy overrun,
-	// not a baseline to pace around: nothing is learned and the cuts go on.
-	maxBaseline = 0.5
-)
-
-// pacer is the rate half of a Limiter; its fields are guarded by Limiter.mu.
 type pacer struct {
+	bucket
+	window
+	sample
+	cuts
+}
+
+// bucket is the pace's token bucket, counted in records.
+type bucket struct {
 	rate   float64 // records per second; 0 while unpaced
 	issued float64 // records given a place in line, ever
 	served float64 // records the bucket has let through, ever; less than issued while callers wait
 	filled time.Time
 	bound  bool          // a reservation had to wait since the last sample: the pace is what limits the stream
 	moved  chan struct{} // closed when the rate changes; see movedLocked
+}
 
-	// The accepted rate, over windows of measureEvery, for the start rate
-	// and to tell an outage.
+// window is the accepted rate over windows of measureEvery, for the start
+// rate and to tell an outage.
+type window struct {
 	first    time.Time // the first call
 	winStart time.Time
 	winCount float64 // accepted records in the current window
@@ -131,13 +144,19 @@ type pacer struct {
 	prevSent float64 // records sent in the window before
 	prevAcc  float64 // records accepted in the window before
 	measured float64 // accepted records per second over the last window
+}
 
-	// The current sample: calls sent since the rate last changed.
+// sample is the calls sent since the rate last changed.
+type sample struct {
 	smpStart     time.Time
 	smpSent      float64
 	smpThrottled float64
 	smpAccepted  float64
+}
 
+// cuts is what the pace learned from its cuts: the baseline, the ceiling
+// and the experiment in progress.
+type cuts struct {
 	baseline    float64   // share of records throttled whatever the rate
 	afterCut    bool      // no sample judged since the last cut
 	ceiling     float64   // the quota the last cut implied, which growth approaches and then probes; 0 when unknown
