@@ -21,6 +21,7 @@ type Limiter struct {
 	limit    float64
 	inflight int
 	waiters  []*waiter // callers waiting for a slot, oldest first
+	coming   int       // calls announced by Expect that have not reached Acquire
 	lastCut  time.Time
 	rtt      float64 // EWMA of call latency in seconds, 0 until measured
 	now      func() time.Time
@@ -92,7 +93,26 @@ func (l *Limiter) Room() bool {
 }
 
 func (l *Limiter) roomLocked() bool {
-	return len(l.waiters) == 0 && l.inflight < int(l.limit)
+	return len(l.waiters) == 0 && l.coming == 0 && l.inflight < int(l.limit)
+}
+
+// Expect announces a call that will Admit soon, from a goroutine not yet
+// running: until it reaches its slot (or the line for one), Room reports
+// false, so a batcher does not send a younger batch that could overtake it.
+// Every Expect must be followed by an Admit.
+func (l *Limiter) Expect() {
+	l.mu.Lock()
+	l.coming++
+	l.mu.Unlock()
+}
+
+// arrivedLocked counts an announced call as arrived. Resends arrive without
+// an Expect; a count that is short by them only makes Room true a little
+// early, never holds it false.
+func (l *Limiter) arrivedLocked() {
+	if l.coming > 0 {
+		l.coming--
+	}
 }
 
 // Paced reports whether the stream is being paced.
@@ -101,6 +121,14 @@ func (l *Limiter) Paced() bool { return l.Rate() > 0 }
 // Admit waits for the pace to let n records go, then for a call slot.
 func (l *Limiter) Admit(ctx context.Context, n int) error {
 	if err := l.Pace(ctx, n); err != nil {
+		l.mu.Lock()
+		l.arrivedLocked()
+		room := l.onRoom != nil && l.roomLocked()
+		f := l.onRoom
+		l.mu.Unlock()
+		if room {
+			f()
+		}
 		return err
 	}
 	return l.Acquire(ctx)
@@ -110,7 +138,8 @@ func (l *Limiter) Admit(ctx context.Context, n int) error {
 // slots in the order they came.
 func (l *Limiter) Acquire(ctx context.Context) error {
 	l.mu.Lock()
-	if l.roomLocked() {
+	l.arrivedLocked()
+	if len(l.waiters) == 0 && l.inflight < int(l.limit) {
 		l.inflight++
 		l.mu.Unlock()
 		return nil

@@ -107,9 +107,10 @@ type scratch struct {
 }
 
 type dest struct {
-	stream *delivery.Stream
-	acc    *batch.Accumulator
-	p      *Pipeline
+	stream  *delivery.Stream
+	acc     *batch.Accumulator
+	limiter *congestion.Limiter
+	p       *Pipeline
 }
 
 // New checks that every source's client can be built and returns the
@@ -205,8 +206,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 const startLimit = 2
 
 func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, policy retry.Policy, log *slog.Logger) *dest {
-	d := &dest{p: p}
 	lim := congestion.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, startLimit, p.cfg.Delivery.MaxInFlight)
+	d := &dest{p: p, limiter: lim}
 	opts := delivery.Options{
 		Bodies:         p.bodies,
 		Congestion:     lim,
@@ -250,6 +251,7 @@ func (d *dest) send(b *batch.Batch) {
 	p := d.p
 	p.inflight.Add(1)
 	p.deps.Health.InFlight(1)
+	d.limiter.Expect() // keeps a younger batch from overtaking this one
 	go func() {
 		defer p.inflight.Done()
 		defer p.deps.Health.InFlight(-1)
