@@ -57,7 +57,11 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	defer func() { _ = prov.Shutdown(context.Background()) }()
+	defer func() {
+		if err := prov.Shutdown(context.Background()); err != nil {
+			log.Warn("flushing metrics at exit failed", "error", err)
+		}
+	}()
 	tracing, err := telemetry.NewTracing(ctx, buildVersion())
 	if err != nil {
 		return err
@@ -65,7 +69,9 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = tracing.Shutdown(sctx)
+		if err := tracing.Shutdown(sctx); err != nil {
+			log.Warn("flushing traces at exit failed", "error", err)
+		}
 	}()
 	health := telemetry.NewHealth(cfg.HTTP.StuckAfter.D())
 	if cfg.HTTP.Address != "" {
@@ -76,7 +82,9 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks 
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			_ = srv.Close(sctx)
+			if err := srv.Close(sctx); err != nil {
+				log.Warn("metrics and health server", "error", err)
+			}
 		}()
 		log.Info("serving metrics and health", "address", srv.Addr())
 		if hooks.HTTPReady != nil {

@@ -52,8 +52,9 @@ type Rejected struct {
 
 // RejectFunc takes records that can never be delivered. It must finish each
 // record's Part once the record is safely stored elsewhere, and must keep
-// trying until then or until ctx ends.
-type RejectFunc func(ctx context.Context, stream string, recs []Rejected)
+// trying until then or until ctx ends; it returns an error only then, and
+// Deliver returns it.
+type RejectFunc func(ctx context.Context, stream string, recs []Rejected) error
 
 // Options configure a Stream.
 type Options struct {
@@ -120,7 +121,8 @@ func (s *Stream) Bodies() *Bodies { return s.opts.Bodies }
 
 // Deliver sends b until every record is acknowledged (its Part is finished)
 // or handed to Reject. It returns early only when ctx ends, leaving the
-// unfinished records unfinished so their offsets are never committed.
+// unfinished records unfinished so their offsets are never committed, with
+// ctx's error (or Reject's, which ends only with ctx).
 func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 	m := s.opts.Metrics
 	m.InFlightBatches.Add(ctx, 1)
@@ -147,8 +149,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case c.err != nil && c.class == Permanent && s.opts.Reject != nil:
-			s.reject(ctx, pending, c.code, c.err.Error())
-			return nil
+			return s.reject(ctx, pending, c.code, c.err.Error())
 		case c.err != nil:
 			retry, reason = pending, c.class.String()
 			s.trouble(c, len(pending))
@@ -156,7 +157,9 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			var rejected []Rejected
 			retry, rejected, reason, progress = s.sortResponses(ctx, pending, c.out)
 			if len(rejected) > 0 {
-				s.opts.Reject(ctx, s.opts.Name, rejected)
+				if err := s.opts.Reject(ctx, s.opts.Name, rejected); err != nil {
+					return err
+				}
 			}
 		}
 		if len(retry) == 0 {
@@ -171,8 +174,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			var err error
 			if wait, err = retries.Next(); err != nil {
 				// Only a stream with a Reject gives up (see NewStream).
-				s.reject(ctx, retry, "RetriesExhausted", fmt.Sprintf("gave up after %d attempts", attempt+1))
-				return nil
+				return s.reject(ctx, retry, "RetriesExhausted", fmt.Sprintf("gave up after %d attempts", attempt+1))
 			}
 			m.BackoffTime.Add(ctx, wait.Seconds(), s.attrs)
 		}
@@ -411,13 +413,13 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 	return retry, rejected, reason, acked > 0 && throttled == len(retry)
 }
 
-func (s *Stream) reject(ctx context.Context, recs []batch.Record, code, msg string) {
+func (s *Stream) reject(ctx context.Context, recs []batch.Record, code, msg string) error {
 	if len(recs) == 0 {
-		return
+		return nil
 	}
 	out := make([]Rejected, len(recs))
 	for i, r := range recs {
 		out[i] = Rejected{Record: r, Code: code, Message: msg}
 	}
-	s.opts.Reject(ctx, s.opts.Name, out)
+	return s.opts.Reject(ctx, s.opts.Name, out)
 }

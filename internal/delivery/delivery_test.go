@@ -145,11 +145,12 @@ func TestPermanentErrorsGoToRejectWhenSet(t *testing.T) {
 		return out, nil
 	}
 	var got []Rejected
-	reject := func(_ context.Context, stream string, recs []Rejected) {
+	reject := func(_ context.Context, stream string, recs []Rejected) error {
 		got = append(got, recs...)
 		for _, r := range recs {
 			r.Record.Part.Done()
 		}
+		return nil
 	}
 	recs, parts := records(2)
 	if err := newTestStream(c, reject).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
@@ -232,11 +233,12 @@ func TestMaxElapsedRejectsWhenDLQSet(t *testing.T) {
 		return nil, &types.ServiceUnavailableException{}
 	}
 	var codes []string
-	reject := func(_ context.Context, _ string, recs []Rejected) {
+	reject := func(_ context.Context, _ string, recs []Rejected) error {
 		for _, r := range recs {
 			codes = append(codes, r.Code)
 			r.Record.Part.Done()
 		}
+		return nil
 	}
 	s := NewStream(Options{Name: "s", Client: c, RequestTimeout: time.Second, Reject: reject,
 		Retry: retry.Policy{New: func() backoff.BackOff { return backoff.WithMaxRetries(&backoff.ZeroBackOff{}, 3) }}})
@@ -293,11 +295,12 @@ func TestDeniedWaitsUnlessConfiguredToDeadLetter(t *testing.T) {
 			return ok(len(data)), nil
 		}
 		var rejected int
-		reject := func(_ context.Context, _ string, recs []Rejected) {
+		reject := func(_ context.Context, _ string, recs []Rejected) error {
 			rejected += len(recs)
 			for _, r := range recs {
 				r.Record.Part.Done()
 			}
+			return nil
 		}
 		s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: fastBackOff}, RequestTimeout: time.Second, Reject: reject, DeadLetterDenied: deadLetter})
 		recs, _ := records(2)

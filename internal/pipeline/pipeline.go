@@ -11,6 +11,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/firehose-worker/firehose-worker/config"
@@ -73,8 +75,12 @@ type Pipeline struct {
 	// shutdown timeout has passed.
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
-	inflight   sync.WaitGroup
-	dlqSlots   chan struct{}
+	// inflight runs the deliveries and dead-letter writes. Each returns an
+	// error only when the send context ended before it finished (its
+	// records stay uncommitted); Run logs them.
+	inflight errgroup.Group
+	cutOff   atomic.Int64 // how many ended so
+	dlqSlots chan struct{}
 
 	stats Stats
 
@@ -249,17 +255,27 @@ func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecor
 // never committed.
 func (d *dest) send(b *batch.Batch) {
 	p := d.p
-	p.inflight.Add(1)
 	p.deps.Health.InFlight(1)
 	d.limiter.Expect() // keeps a younger batch from overtaking this one
-	go func() {
-		defer p.inflight.Done()
+	p.inflight.Go(func() error {
 		defer p.deps.Health.InFlight(-1)
-		_ = d.stream.Deliver(p.sendCtx, b)
+		n := len(b.Records)
+		err := d.stream.Deliver(p.sendCtx, b)
 		// Deliver has finished every record it will (the rest stay
 		// unfinished when the send context ended) and keeps nothing.
 		d.acc.Recycle(b)
-	}()
+		return p.cutOffErr(err, "delivering %d records to stream %s", n, d.stream.Name())
+	})
+}
+
+// cutOffErr wraps the error of a delivery or dead-letter write that ended
+// because the send context did, and counts it.
+func (p *Pipeline) cutOffErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	p.cutOff.Add(1)
+	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
 // Run consumes until ctx ends, then drains, commits and leaves the group.
@@ -296,9 +312,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// The consumer has drained (or timed out draining) and committed. Work
 	// still in flight can no longer be committed by us; stop it.
 	p.cancelSend()
-	p.inflight.Wait()
+	if cut := p.inflight.Wait(); cut != nil {
+		// Expected when the shutdown timeout cuts deliveries short: their
+		// records were not committed and are read again by the next owner.
+		p.log.Warn("deliveries cut off at shutdown; their records are not committed and will be read again",
+			"count", p.cutOff.Load(), "first", cut)
+	}
 	if p.dlq != nil {
-		_ = p.dlq.Close()
+		if cerr := p.dlq.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the dead-letter producer: %w", cerr))
+		}
 	}
 	return err
 }
@@ -350,8 +373,11 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 
 	msg, sc, err := s.dec.Decode(m.Value)
 	if err != nil {
-		se := err.(*segment.Error)
-		return p.undeliverable(ctx, cl, src, m, se.Reason, se.Detail, "")
+		reason, detail := reasonDecodeFailed, err.Error()
+		if se, ok := errors.AsType[*segment.Error](err); ok {
+			reason, detail = se.Reason, se.Detail
+		}
+		return p.undeliverable(ctx, cl, src, m, reason, detail, "")
 	}
 	if msg.Integrations == segment.IntegrationsDisabled {
 		p.skip(ctx, cl, m, telemetry.MsgSkippedIntegrations)
@@ -395,6 +421,10 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	return nil
 }
 
+// reasonDecodeFailed is the dead-letter reason of a message Decode refused
+// without saying why (it promises a *segment.Error): still undeliverable.
+const reasonDecodeFailed = "decode_failed"
+
 func (p *Pipeline) tooLarge(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, size, streamID int) error {
 	detail := fmt.Sprintf("the record is %d bytes; Firehose takes at most %d", size, config.MaxRecordBytes)
 	return p.undeliverable(ctx, cl, src, m, segment.ReasonRecordTooLarge, detail, src.table.Streams()[streamID])
@@ -437,17 +467,17 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p.inflight.Add(1)
-	go func() {
-		defer p.inflight.Done()
+	o := letter.Origin // m is the consumer's, and may be reused once Handle returns
+	p.inflight.Go(func() error {
 		defer func() { <-p.dlqSlots }()
-		_ = p.dlq.Write(p.sendCtx, []deadletter.Letter{letter})
-	}()
+		err := p.dlq.Write(p.sendCtx, []deadletter.Letter{letter})
+		return p.cutOffErr(err, "dead-lettering %s/%d@%d", o.Topic, o.Partition, o.Offset)
+	})
 	return nil
 }
 
 // rejectToDLQ dead-letters records Firehose refused for good.
-func (p *Pipeline) rejectToDLQ(ctx context.Context, stream string, recs []delivery.Rejected) {
+func (p *Pipeline) rejectToDLQ(ctx context.Context, stream string, recs []delivery.Rejected) error {
 	letters := make([]deadletter.Letter, 0, len(recs))
 	add := func(rec batch.Record, r delivery.Rejected) {
 		if o, ok := rec.Origin.(*deadletter.Origin); ok {
@@ -466,7 +496,10 @@ func (p *Pipeline) rejectToDLQ(ctx context.Context, stream string, recs []delive
 		}
 		add(r.Record, r)
 	}
-	_ = p.dlq.Write(ctx, letters)
+	if err := p.dlq.Write(ctx, letters); err != nil {
+		return fmt.Errorf("dead-lettering %d records refused by stream %s: %w", len(letters), stream, err)
+	}
+	return nil
 }
 
 // tracing reports whether spans are exported; without an exporter no span

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"golang.org/x/sync/errgroup"
 )
 
 // Provider owns the meter provider and its Prometheus registry. Nothing here
@@ -53,8 +54,9 @@ func (p *Provider) Shutdown(ctx context.Context) error { return p.MeterProvider.
 
 // Server serves /metrics, /healthz, /readyz and, when enabled, /debug/pprof.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
+	srv   *http.Server
+	ln    net.Listener
+	serve errgroup.Group
 }
 
 // Serve starts listening on addr. It returns once the listener is bound, so
@@ -88,16 +90,27 @@ func Serve(addr string, p *Provider, h *Health, enablePprof bool) (*Server, erro
 		return nil, fmt.Errorf("listening on %s for metrics and health: %w", addr, err)
 	}
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the listener is gone; health checks will tell
+	// Serve returns only when the listener fails or Close shuts it down;
+	// Close reports the first.
+	s.serve.Go(func() error {
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving metrics and health on %s: %w", ln.Addr(), err)
 		}
-	}()
+		return nil
+	})
 	return s, nil
 }
 
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close stops the server.
-func (s *Server) Close(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Close stops the server, waiting for requests in progress until ctx ends.
+// Its error includes the listener's, if that failed while serving.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = fmt.Errorf("stopping the metrics and health server: %w", err)
+		_ = s.srv.Close() // Serve returns at once
+	}
+	return errors.Join(err, s.serve.Wait())
+}

@@ -149,3 +149,21 @@ func TestHealth(t *testing.T) {
 		t.Error("a nil Health must report ready")
 	}
 }
+
+// TestServerReportsAFailedListener: the serving goroutine's error is not
+// dropped: Close returns it.
+func TestServerReportsAFailedListener(t *testing.T) {
+	t.Parallel()
+	p, err := NewProvider(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Serve("127.0.0.1:0", p, NewHealth(time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.ln.Close() // the listener fails under the server
+	if err := srv.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "serving metrics and health") {
+		t.Fatalf("Close after the listener failed = %v, want the serving error", err)
+	}
+}
