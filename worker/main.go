@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -22,42 +24,65 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: firehose-worker <command> [flags]
+// command is one subcommand.
+type command struct {
+	name    string
+	aliases []string
+	args    string // shown in usage
+	help    string // one line, shown in usage; "" hides the command
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
 
-commands:
-  run      --config FILE   consume, deliver to Firehose, commit after acknowledgement
-  check    --config FILE   validate a config and print a summary
-  sandbox  [flags]         run the worker on an embedded Kafka and Firehose
-  produce  [flags]         send generated or replayed Segment events to a topic
-  version                  print the version
-`
+// commands is every subcommand, in the order usage lists them. A new
+// subcommand is one more line here.
+func commands() []command {
+	return []command{
+		{name: "run", args: "--config FILE", help: "consume, deliver to Firehose, commit after acknowledgement", run: cmdRun},
+		{name: "check", args: "--config FILE", help: "validate a config and print a summary",
+			run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+				return cmdCheck(args, stdout, stderr)
+			}},
+		{name: "sandbox", args: "[flags]", help: "run the worker on an embedded Kafka and Firehose", run: cmdSandbox},
+		{name: "produce", args: "[flags]", help: "send generated or replayed Segment events to a topic", run: cmdProduce},
+		{name: "version", aliases: []string{"--version", "-v"}, help: "print the version", run: cmdVersion},
+		{name: "help", aliases: []string{"-h", "--help"}, run: cmdHelp},
+	}
+}
+
+func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, "firehose-worker", buildVersion())
+	return 0
+}
+
+func cmdHelp(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprint(stdout, usage())
+	return 0
+}
+
+// usage lists the commands of the table.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: firehose-worker <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		if c.help != "" {
+			fmt.Fprintf(&b, "  %-8s %-15s %s\n", c.name, c.args, c.help)
+		}
+	}
+	return b.String()
+}
 
 // cli runs one command and returns the process exit code.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "run":
-		return cmdRun(ctx, rest, stdout, stderr)
-	case "check":
-		return cmdCheck(rest, stdout, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "firehose-worker", buildVersion())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		if extra, ok := extraCommands[cmd]; ok {
-			return extra(ctx, rest, stdout, stderr)
+	name, rest := args[0], args[1:]
+	for _, c := range commands() {
+		if c.name == name || slices.Contains(c.aliases, name) {
+			return c.run(ctx, rest, stdout, stderr)
 		}
-		fmt.Fprintf(stderr, "firehose-worker: unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
+	fmt.Fprintf(stderr, "firehose-worker: unknown command %q\n\n%s", name, usage())
+	return 2
 }
-
-// extraCommands are registered by the files that implement them.
-var extraCommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{}

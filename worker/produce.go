@@ -13,8 +13,6 @@ import (
 	"github.com/firehose-worker/firehose-worker/internal/sandbox"
 )
 
-func init() { extraCommands["produce"] = cmdProduce }
-
 // produceFlags are the produce command's flags.
 type produceFlags struct {
 	brokers    string

@@ -24,8 +24,6 @@ import (
 	"github.com/firehose-worker/firehose-worker/internal/sandbox"
 )
 
-func init() { extraCommands["sandbox"] = cmdSandbox }
-
 // sandboxFlags are the sandbox command's flags.
 type sandboxFlags struct {
 	config       string
@@ -167,32 +165,34 @@ type sandboxRun struct {
 	generated atomic.Int64 // acknowledged by the broker; -1 with no generator
 }
 
+// run supervises the sandbox's parts: the worker, then the generator and the
+// status report. It stops them in the order data flows: no new events, then
+// the worker drains and commits what it has, then the endpoint writes its
+// last files.
 func (s *sandboxRun) run(ctx context.Context, stderr io.Writer) int {
-	// The worker gets a context of its own, cancelled only after the
-	// generator has stopped, so that it drains what was produced up to then.
-	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWorker()
 	var metricsAddr string
 	started := make(chan *pipeline.Pipeline, 1)
-	workerDone := make(chan error, 1)
-	go func() {
-		workerDone <- runWorker(workerCtx, s.cfg, s.log, workerHooks{
+	// The worker's context is not ctx: it is stopped only after the
+	// generator has stopped, so that it drains what was produced up to then.
+	worker := startTask(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return runWorker(ctx, s.cfg, s.log, workerHooks{
 			HTTPReady: func(addr string) { metricsAddr = addr }, // written before Started, read after it
 			Started:   func(p *pipeline.Pipeline) { started <- p },
 		})
-	}()
+	})
+	defer worker.stop()
 	select {
 	case s.pipe = <-started:
-	case err := <-workerDone:
+	case <-worker.done:
 		_, _ = s.closeSandbox()
+		err := worker.stop()
 		fmt.Fprintf(stderr, "sandbox: the worker did not start: %v\n", err)
 		if errors.Is(err, syscall.EADDRINUSE) {
 			fmt.Fprintln(stderr, "(is another worker using its metrics address? --http-addr 127.0.0.1:0 picks a free port)")
 		}
 		return 1
 	case <-ctx.Done(): // Ctrl-C while the worker was still starting
-		stopWorker()
-		err := <-workerDone
+		err := worker.stop()
 		_, _ = s.closeSandbox()
 		if err != nil {
 			fmt.Fprintf(stderr, "sandbox: the worker stopped while starting: %v\n", err)
@@ -207,46 +207,34 @@ func (s *sandboxRun) run(ctx context.Context, stderr io.Writer) int {
 		seed = time.Now().UnixNano() % 1e9 // short enough to type back in with --seed
 	}
 	s.console.Print(s.banner(metricsAddr, seed).String() + "\n")
-
-	genCtx, stopGen := context.WithCancel(ctx)
-	defer stopGen()
-	genDone := make(chan error, 1)
 	if s.flags.generate > 0 {
 		s.generated.Store(0)
-		go func() { genDone <- s.generate(genCtx, seed) }()
-	} else {
-		genDone <- nil
 	}
-
-	reportCtx, stopReport := context.WithCancel(context.Background())
-	reportDone := make(chan struct{})
+	gen := startTask(ctx, func(ctx context.Context) error {
+		if s.flags.generate <= 0 {
+			return nil
+		}
+		return s.generate(ctx, seed)
+	})
 	interval := 10 * time.Second
 	if s.console.Live() {
 		interval = time.Second
 	}
-	go func() {
-		defer close(reportDone)
-		sandbox.Report(reportCtx, s.console, interval, s.status)
-	}()
+	report := startTask(context.Background(), func(ctx context.Context) error {
+		sandbox.Report(ctx, s.console, interval, s.status)
+		return nil
+	})
 
-	var workerErr error
-	workerRunning := true
 	select {
 	case <-ctx.Done():
-	case workerErr = <-workerDone:
-		workerRunning = false
+	case <-worker.done:
 	}
-	// Stop in the order data flows: no new events, then the worker drains
-	// and commits what it has, then the endpoint writes its last files.
-	stopGen()
-	genErr := <-genDone
-	if workerRunning {
+	genErr := gen.stop()
+	if !worker.finished() {
 		s.awaitCaughtUp(catchUpTimeout)
-		stopWorker()
-		workerErr = <-workerDone
 	}
-	stopReport()
-	<-reportDone
+	workerErr := worker.stop()
+	_ = report.stop() // Report returns nothing
 	s.console.EndStatus()
 	final, closeErr := s.closeSandbox()
 

@@ -27,6 +27,10 @@ func scrape(t *testing.T) string {
 	m.RecordsSent.Add(ctx, 1)
 	m.RecordsFailed.Add(ctx, 1)
 	m.PutCalls.Add(ctx, 1)
+	// As the worker records them: a stream, an outcome, a reason.
+	m.Messages.Get(AttrOutcome.String(MsgDeadLettered), AttrReason.String("not_json")).Add(1)
+	Add(ctx, m.PutCalls, 1, AttrStream.String("s"), AttrOutcome.String(OutcomeThrottled))
+	Add(ctx, m.RecordsFailed, 1, AttrStream.String("s"), AttrReason.String("ServiceUnavailableException"))
 	m.PutDuration.Record(ctx, 0.1)
 	m.Retries.Add(ctx, 1)
 	m.BackoffTime.Add(ctx, 0.1)
@@ -111,6 +115,46 @@ func TestExpositionNamesAndBoundedLabels(t *testing.T) {
 	}
 	if !strings.Contains(exposition, `messaging_kafka_consumer_lag{messaging_destination_name="t",messaging_destination_partition_id="0"} 2`) {
 		t.Errorf("lag gauge not exported per partition:\n%s", exposition)
+	}
+	// Bounded labels: only dimensions with a bounded set of values (topic,
+	// partition, stream, outcome, reason code, histogram bucket), never an
+	// offset, a message ID or an error message; outcomes from their set.
+	bounded := map[string]bool{
+		"le": true, "messaging_destination_name": true, "messaging_destination_partition_id": true,
+		"firehose_stream": true, "outcome": true, "reason": true,
+	}
+	outcomes := map[string]bool{
+		OutcomeOK: true, OutcomePartial: true, OutcomeThrottled: true, OutcomeError: true, OutcomeUnknown: true,
+		MsgRouted: true, MsgSkippedUnmapped: true, MsgSkippedIntegrations: true, MsgDeadLettered: true, MsgDropped: true,
+	}
+	label := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"`)
+	seen := map[string]bool{}
+	for line := range strings.Lines(exposition) {
+		if strings.HasPrefix(line, "#") || !strings.Contains(line, "{") {
+			continue
+		}
+		if strings.HasPrefix(line, "target_info") {
+			continue // the resource, one series per process
+		}
+		labels := line[strings.Index(line, "{")+1 : strings.LastIndex(line, "}")]
+		for _, kv := range label.FindAllStringSubmatch(labels, -1) {
+			name, value := kv[1], kv[2]
+			seen[name] = true
+			if !bounded[name] {
+				t.Errorf("label %s=%q is not a bounded dimension: %s", name, value, strings.TrimSpace(line))
+			}
+			if name == "outcome" && !outcomes[value] {
+				t.Errorf("outcome %q is not one of the outcomes: %s", value, strings.TrimSpace(line))
+			}
+			if name == "reason" && !regexp.MustCompile(`^[A-Za-z_]{1,64}$`).MatchString(value) {
+				t.Errorf("reason %q is not a short code: %s", value, strings.TrimSpace(line))
+			}
+		}
+	}
+	for _, want := range []string{"firehose_stream", "outcome", "reason"} {
+		if !seen[want] {
+			t.Errorf("no series carries the %s label, so its bound was not checked", want)
+		}
 	}
 }
 
