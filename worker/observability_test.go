@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,6 +260,34 @@ func TestReadyzTurnsUnreadyWhileFirehoseIsBlocked(t *testing.T) {
 	fh.Await(t, 30*time.Second, "every record", func() bool { return missing(want, itest.Multiset(fh.Records("everything"))) == 0 })
 }
 
+// otlpReceiver keeps the bodies of the OTLP/HTTP requests it receives.
+type otlpReceiver struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got []byte
+}
+
+func startOTLP(t *testing.T) *otlpReceiver {
+	r := &otlpReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got = append(r.got, b...)
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// bodies is everything received, as a string to search: span names,
+// attributes and error messages are plain bytes in OTLP protobuf.
+func (r *otlpReceiver) bodies() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return string(r.got)
+}
+
 func TestSecretsNeverAppearInLogsMetricsOrCheck(t *testing.T) {
 	t.Parallel()
 	const secretID = "sEcReT-iD-4f1c9a"
@@ -299,7 +328,9 @@ shutdown_timeout: 2s
 	msgs = append(msgs, itest.Msg{Value: []byte("junk")})
 	k.Produce(t, "events", msgs)
 	k.Produce(t, "events_b", []itest.Msg{{Value: []byte(`{"type":"page"}`)}})
-	env := append(fh.Env(), "AWS_ENDPOINT_URL_STS="+sts.URL, "AWS_SECRET_ACCESS_KEY="+awsSecret)
+	otlp := startOTLP(t)
+	env := append(fh.Env(), "AWS_ENDPOINT_URL_STS="+sts.URL, "AWS_SECRET_ACCESS_KEY="+awsSecret,
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+otlp.URL+"/v1/traces", "OTEL_EXPORTER_OTLP_COMPRESSION=none", "OTEL_BSP_SCHEDULE_DELAY=100")
 	w := startObserved(t, cfgPath, env)
 	fh.Await(t, 60*time.Second, "the allowed source's records", func() bool { return missing(want, itest.Multiset(fh.Records("everything"))) == 0 })
 	fh.Await(t, 30*time.Second, "the refused role to be tried", func() bool {
@@ -318,10 +349,17 @@ shutdown_timeout: 2s
 	var checkOut strings.Builder
 	cmd := exec.Command(binary, "check", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = &checkOut, &checkOut
-	_ = cmd.Run()
+	if err := cmd.Run(); err != nil || !strings.Contains(checkOut.String(), "src_a") {
+		// An empty or failed check would pass the grep below for nothing.
+		t.Fatalf("check: %v\n%s", err, checkOut.String())
+	}
 	_ = w.cmd.Process.Signal(os.Interrupt)
 	_ = w.wait(t, 30*time.Second)
-	all := w.Log() + metrics + ready + checkOut.String()
+	traces := otlp.bodies()
+	if len(traces) == 0 {
+		t.Fatal("no traces were exported, so none were searched for secrets")
+	}
+	all := w.Log() + metrics + ready + checkOut.String() + traces
 	for _, secret := range []string{secretID, awsSecret, "assumed-secret", "assumed-token"} {
 		if strings.Contains(all, secret) {
 			i := strings.Index(all, secret)
