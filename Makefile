@@ -22,9 +22,10 @@ run: build ## run the worker on the embedded sandbox (Kafka + Firehose in one pr
 	./$(BIN) sandbox --generate 200
 
 .PHONY: test
-test: ## unit and in-process integration tests, with the race detector
+test: ## unit and in-process integration tests, with the race detector; then the allocation checks it skips
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -run '^TestNextDoesNotAllocate$$' ./internal/eventgen/
 
 .PHONY: e2e
 e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and stops both), then SASL_SSL
