@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/eventgen"
 )
 
@@ -737,7 +738,7 @@ func (b *bench) runQuota(ctx context.Context, q quotaRun) *RunResult {
 		path := filepath.Join(b.work, q.name+".heap.pprof")
 		err := w.heapProfile(ctx, path)
 		b.addHeapProfile("heap under the quota (quota_adaptive)",
-			fmt.Sprintf("In use (inuse_space) at the end of the %d s quota run, where RSS far exceeds memory.max_buffered_bytes (64 MiB).", b.opts.QuotaSeconds),
+			fmt.Sprintf("In use (inuse_space) at the end of the %d s quota run, where RSS far exceeds memory.max_buffered_bytes (%d MiB, the default).", b.opts.QuotaSeconds, config.Default().Memory.MaxBufferedBytes>>20),
 			path, err, "-sample_index=inuse_space")
 	}
 	u := w.Stop(60 * time.Second)
