@@ -123,12 +123,7 @@ func (l *Limiter) Admit(ctx context.Context, n int) error {
 	if err := l.Pace(ctx, n); err != nil {
 		l.mu.Lock()
 		l.arrivedLocked()
-		room := l.onRoom != nil && l.roomLocked()
-		f := l.onRoom
-		l.mu.Unlock()
-		if room {
-			f()
-		}
+		l.unlockNotify()
 		return err
 	}
 	return l.Acquire(ctx)
@@ -165,13 +160,19 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 			}
 		}
 	}
-	room := l.onRoom != nil && l.roomLocked()
+	l.unlockNotify()
+	return ctx.Err()
+}
+
+// unlockNotify unlocks mu and, if a slot is free with nobody waiting, calls
+// the OnRoom function, outside the lock.
+func (l *Limiter) unlockNotify() {
 	f := l.onRoom
+	room := f != nil && l.roomLocked()
 	l.mu.Unlock()
 	if room {
 		f()
 	}
-	return ctx.Err()
 }
 
 // grantLocked hands the free slots to the oldest waiters.
@@ -200,12 +201,7 @@ func (l *Limiter) Release(o Outcome) {
 		}
 	}
 	l.grantLocked()
-	room := l.onRoom != nil && l.roomLocked()
-	f := l.onRoom
-	l.mu.Unlock()
-	if room {
-		f()
-	}
+	l.unlockNotify()
 }
 
 // loadSignal is what a call says about the number of calls in flight, which

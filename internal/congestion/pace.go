@@ -372,12 +372,7 @@ func (p *pacer) relieved(now time.Time, share float64, bound bool) {
 // they did not lower the share), or cut.
 func (p *pacer) congested(now time.Time, share, accRate float64, bound bool) {
 	if p.rate == 0 {
-		// First throttle: start from what the stream took.
-		span := min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds()
-		p.rate = max((p.prevAcc+p.winCount)/max(span, 0.001), startRate)
-		p.served, p.filled = p.issued, now
-		p.setChanged(now, -1, 1, true) // an unknown cut: nothing to judge it by
-
+		p.startPacing(now)
 		return
 	}
 	// A sample in which nothing at all was accepted is an outage (or calls
@@ -391,39 +386,61 @@ func (p *pacer) congested(now time.Time, share, accRate float64, bound bool) {
 	// A cut is judged only if the pace then limited the stream: a cut to a
 	// rate the stream does not even reach changes nothing, so the share not
 	// falling would prove nothing. Such a cut is followed by another.
-	if p.cutShare >= 0 && bound {
-		// Had a quota caused cutShare, the share accepted after the cut
-		// would have grown by 1/cutFactor (up to 1-baseline). The share
-		// must fall by at least half of what that predicts.
-		a := 1 - p.cutShare
-		want := (min(1-p.baseline, a/p.cutFactor) - a) / 2
-		fell := p.cutShare-share >= want
-		// Over a quota, what the stream accepted stays at the quota
-		// when the rate falls, while random throttles fail the same
-		// share of any rate.
-		held := accRate >= p.cutAccepted*(1+p.cutFactor)/2
-		switch {
-		case fell || held:
-		case p.doubted:
-			// Twice the share did not fall with the rate: not congestion.
-			// Once is not enough: the sample after a cut can still meet
-			// the quota's bucket emptied by the calls before it, and a
-			// baseline learned from that raised the threshold of
-			// congestion, so the pace overran the quota further.
-			p.doubted = false
-			if learned := median(share, p.cutShare, p.doubtAt); learned < maxBaseline {
-				p.baseline = max(p.baseline, learned)
-				p.rate, p.ceiling = p.doubtRate, 0
-				p.setChanged(now, -1, 1, false)
-				return
-			}
-		default:
-			// Doubt, and cut again to see. The doubt lasts until a
-			// sample is not congested, so the rate it restores is the
-			// one before the first cut in doubt.
-			p.doubted, p.doubtRate, p.doubtAt = true, p.rate/p.cutFactor, min(share, p.cutShare)
-		}
+	if p.cutShare >= 0 && bound && p.judgeCut(now, share, accRate) {
+		return
 	}
+	p.cut(now, share, accRate)
+}
+
+// startPacing starts pacing at the first congested sample, from what the
+// stream took.
+func (p *pacer) startPacing(now time.Time) {
+	span := min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds()
+	p.rate = max((p.prevAcc+p.winCount)/max(span, 0.001), startRate)
+	p.served, p.filled = p.issued, now
+	p.setChanged(now, -1, 1, true) // an unknown cut: nothing to judge it by
+}
+
+// judgeCut judges the last cut by the congested sample after it. It reports
+// whether it changed the rate itself (a confirmed doubt: the baseline is
+// learned and the cuts in doubt are undone); otherwise the caller cuts.
+func (p *pacer) judgeCut(now time.Time, share, accRate float64) bool {
+	// Had a quota caused cutShare, the share accepted after the cut would
+	// have grown by 1/cutFactor (up to 1-baseline). The share must fall by
+	// at least half of what that predicts.
+	a := 1 - p.cutShare
+	want := (min(1-p.baseline, a/p.cutFactor) - a) / 2
+	fell := p.cutShare-share >= want
+	// Over a quota, what the stream accepted stays at the quota when the
+	// rate falls, while random throttles fail the same share of any rate.
+	held := accRate >= p.cutAccepted*(1+p.cutFactor)/2
+	switch {
+	case fell || held:
+	case p.doubted:
+		// Twice the share did not fall with the rate: not congestion. Once
+		// is not enough: the sample after a cut can still meet the quota's
+		// bucket emptied by the calls before it, and a baseline learned
+		// from that raised the threshold of congestion, so the pace overran
+		// the quota further.
+		p.doubted = false
+		if learned := median(share, p.cutShare, p.doubtAt); learned < maxBaseline {
+			p.baseline = max(p.baseline, learned)
+			p.rate, p.ceiling = p.doubtRate, 0
+			p.setChanged(now, -1, 1, false)
+			return true
+		}
+	default:
+		// Doubt, and cut again to see. The doubt lasts until a sample is
+		// not congested, so the rate it restores is the one before the
+		// first cut in doubt.
+		p.doubted, p.doubtRate, p.doubtAt = true, p.rate/p.cutFactor, min(share, p.cutShare)
+	}
+	return false
+}
+
+// cut lowers the rate for a congested sample, unless the stream sends too
+// little of its pace for the pace to be what is too high.
+func (p *pacer) cut(now time.Time, share, accRate float64) {
 	span := max(min(measureEvery+now.Sub(p.winStart), now.Sub(p.first)).Seconds(), 0.001)
 	if (p.prevSent+p.winSent)/span < bindingShare*p.rate {
 		return
