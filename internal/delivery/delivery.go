@@ -142,7 +142,7 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			in.Records[i].Data = r.Data
 		}
 		c := s.put(ctx, in, pending, attempt)
-		var retry []batch.Record
+		var again []batch.Record
 		var reason string
 		progress := false // some records were accepted and every failure was a throttle
 		switch {
@@ -151,18 +151,18 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		case c.err != nil && c.class == Permanent && s.opts.Reject != nil:
 			return s.reject(ctx, pending, c.code, c.err.Error())
 		case c.err != nil:
-			retry, reason = pending, c.class.String()
+			again, reason = pending, c.class.String()
 			s.trouble(c, len(pending))
 		default:
 			var rejected []Rejected
-			retry, rejected, reason, progress = s.sortResponses(ctx, pending, c.out)
+			again, rejected, reason, progress = s.sortResponses(ctx, pending, c.out)
 			if len(rejected) > 0 {
 				if err := s.opts.Reject(ctx, s.opts.Name, rejected); err != nil {
 					return err
 				}
 			}
 		}
-		if len(retry) == 0 {
+		if len(again) == 0 {
 			s.episode.ok()
 			s.failures.ok()
 			return nil
@@ -174,24 +174,16 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 			var err error
 			if wait, err = retries.Next(); err != nil {
 				// Only a stream with a Reject gives up (see NewStream).
-				return s.reject(ctx, retry, "RetriesExhausted", fmt.Sprintf("gave up after %d attempts", attempt+1))
+				return s.reject(ctx, again, "RetriesExhausted", fmt.Sprintf("gave up after %d attempts", attempt+1))
 			}
 			m.BackoffTime.Add(ctx, wait.Seconds(), s.attrs)
 		}
 		telemetry.Add(ctx, m.Retries, 1, telemetry.AttrStream.String(s.opts.Name), telemetry.AttrReason.String(reason))
-		if err := retryWait(ctx, wait); err != nil {
+		if err := retry.Wait(ctx, wait); err != nil {
 			return err
 		}
-		pending = retry
+		pending = again
 	}
-}
-
-// retryWait waits out a backoff; a resend at once does not wait.
-func retryWait(ctx context.Context, d time.Duration) error {
-	if d == 0 {
-		return nil
-	}
-	return retry.Wait(ctx, d)
 }
 
 // trouble logs a call that failed whole, as part of its episode.

@@ -6,8 +6,8 @@
 // interval and never give up.
 //
 // What callers may rely on: Next never returns a wait for a Policy that
-// never gives up, only ErrExhausted for one that may; Wait returns at once
-// with ctx's error when ctx ends, never later than the wait.
+// never gives up, only ErrExhausted for one that may; Wait returns with
+// ctx's error as soon as ctx ends, and never later than the wait.
 package retry
 
 import (
@@ -112,10 +112,11 @@ func (r *Retries) Next() (time.Duration, error) {
 // Attempts is how many times Next was called.
 func (r *Retries) Attempts() int { return r.n }
 
-// Wait waits for d or until ctx ends.
+// Wait waits for d or until ctx ends. A wait of 0 (a resend at once)
+// returns nil at once.
 func Wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return ctx.Err()
+		return nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -70,6 +70,9 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 	if err := Wait(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait on an ended context: %v", err)
 	}
+	if err := Wait(ctx, 0); err != nil {
+		t.Fatalf("a wait of 0 returned %v, want nil: a resend at once does not wait", err)
+	}
 	if err := Wait(context.Background(), time.Microsecond); err != nil {
 		t.Fatal(err)
 	}
