@@ -136,7 +136,9 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 	l.arrivedLocked()
 	if len(l.waiters) == 0 && l.inflight < int(l.limit) {
 		l.inflight++
-		l.mu.Unlock()
+		// A batch held while this call was announced may go now, if
+		// slots are left.
+		l.unlockNotify()
 		return nil
 	}
 	w := &waiter{ready: make(chan struct{})}

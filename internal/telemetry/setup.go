@@ -54,9 +54,10 @@ func (p *Provider) Shutdown(ctx context.Context) error { return p.MeterProvider.
 
 // Server serves /metrics, /healthz, /readyz and, when enabled, /debug/pprof.
 type Server struct {
-	srv   *http.Server
-	ln    net.Listener
-	serve errgroup.Group
+	srv     *http.Server
+	ln      net.Listener
+	serve   errgroup.Group
+	stopped chan struct{} // closed when Serve has returned
 }
 
 // Serve starts listening on addr. It returns once the listener is bound, so
@@ -89,10 +90,11 @@ func Serve(addr string, p *Provider, h *Health, enablePprof bool) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s for metrics and health: %w", addr, err)
 	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, stopped: make(chan struct{})}
 	// Serve returns only when the listener fails or Close shuts it down;
 	// Close reports the first.
 	s.serve.Go(func() error {
+		defer close(s.stopped)
 		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serving metrics and health on %s: %w", ln.Addr(), err)
 		}

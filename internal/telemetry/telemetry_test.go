@@ -207,6 +207,7 @@ func TestServerReportsAFailedListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = srv.ln.Close() // the listener fails under the server
+	<-srv.stopped      // Serve has seen it (a Close before Serve even started would rightly report nothing)
 	if err := srv.Close(context.Background()); err == nil || !strings.Contains(err.Error(), "serving metrics and health") {
 		t.Fatalf("Close after the listener failed = %v, want the serving error", err)
 	}
