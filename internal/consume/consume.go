@@ -76,11 +76,13 @@ type Options struct {
 
 // Consumer runs the group. Run it once.
 type Consumer struct {
-	opts     Options
-	h        Handler
-	log      *slog.Logger
-	stopping atomic.Bool
-	owned    map[string]bool // claims of the previous generation, for logs
+	opts Options
+	h    Handler
+	// transport carries fetch requests (see fetch.go).
+	transport *kafka.Transport
+	log       *slog.Logger
+	stopping  atomic.Bool
+	owned     map[string]bool // claims of the previous generation, for logs
 
 	// delivered holds, per partition, the offset up to which this worker
 	// had finished every message when a generation ended without the
@@ -110,7 +112,9 @@ func New(opts Options, h Handler) *Consumer {
 	if opts.LagInterval <= 0 {
 		opts.LagInterval = 5 * time.Second
 	}
-	return &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
+	c := &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
+	c.transport = c.fetchTransport()
+	return c
 }
 
 // Run consumes until ctx ends. Then it stops fetching, waits for in-flight
@@ -145,6 +149,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// Closing ends the current generation: its goroutines drain and
 		// commit, then the group leaves. Close waits for all of it.
 		_ = group.Close()
+		c.transport.CloseIdleConnections()
 		close(closed)
 	}()
 	for {

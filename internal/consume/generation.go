@@ -47,6 +47,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	c.opts.Status(names)
 
 	var fetchers sync.WaitGroup
+	offsets := make([]int64, 0, len(claims))
 	for _, cl := range claims {
 		offset := startOffset(gen, cl)
 		if offset >= 0 {
@@ -57,12 +58,9 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 				"partition", cl.String(), "committed", offset, "resume", d)
 			offset, cl.resumed = d, d
 		}
-		fetchers.Add(1)
-		gen.Start(func(ctx context.Context) {
-			defer fetchers.Done()
-			c.fetch(ctx, cl, offset)
-		})
+		offsets = append(offsets, offset)
 	}
+	c.startFetching(gen, claims, offsets, &fetchers)
 	gen.Start(func(ctx context.Context) { c.commitLoop(ctx, gen, claims, &fetchers) })
 }
 
