@@ -268,6 +268,10 @@ func (b *bench) produceDataset(ctx context.Context) error {
 	b.logf("producing %d events to %s (%d partitions)", b.opts.Events, datasetTopic, b.opts.Partitions)
 	st, err := eventgen.Produce(ctx, eventgen.ProduceOptions{
 		Brokers: []string{addr}, Topic: datasetTopic, Count: int(b.opts.Events), ProgressInterval: 5 * time.Second,
+		// A new topic's partitions are listed with leaders before those
+		// leaders accept writes; on a loaded machine that takes seconds,
+		// more than the default 3 attempts cover.
+		MaxAttempts: 10,
 	}, src, func(s eventgen.Stats) {
 		b.logf("produced %d (%.0f/s)", s.Sent, s.PerSecond())
 	})
