@@ -53,7 +53,10 @@ type Options struct {
 	// ShutdownTimeout bounds the same wait when the consumer stops.
 	ShutdownTimeout time.Duration
 	FetchMaxWait    time.Duration
-	FetchMaxBytes   int
+	// FetchMinBytes is what a fetch waits for, up to FetchMaxWait; 0 or 1
+	// answers at the first message.
+	FetchMinBytes int
+	FetchMaxBytes int
 	// MaxPending bounds the unfinished messages of a partition: fetching
 	// waits at the bound. 0 means no bound.
 	MaxPending int

@@ -338,7 +338,7 @@ func (l *brokerLoop) poke() {
 func (l *brokerLoop) run(ctx context.Context) {
 	// SessionEpoch -1 asks for a full fetch outside any fetch session
 	// (KIP-227): 0 would open a new session on the broker at every request.
-	req := &fetch.Request{ReplicaID: -1, MinBytes: 1, SessionEpoch: -1}
+	req := &fetch.Request{ReplicaID: -1, MinBytes: int32(max(l.s.c.opts.FetchMinBytes, 1)), SessionEpoch: -1}
 	for ctx.Err() == nil {
 		l.takeAdds()
 		now := time.Now()

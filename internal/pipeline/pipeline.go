@@ -268,6 +268,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		ShutdownTimeout:   p.cfg.ShutdownTimeout.D(),
 		FetchMaxWait:      k.FetchMaxWait.D(),
 		FetchMaxBytes:     int(k.FetchMaxBytes),
+		FetchMinBytes:     int(k.FetchMinBytes),
 		MaxPending:        k.MaxPendingPerPartition,
 		OnFinish:          p.releaser,
 		Transport:         p.deps.Transport,
