@@ -562,3 +562,58 @@ func TestLeaderMovesToAnotherBroker(t *testing.T) {
 	}
 	awaitCommitted(t, k, r, "g", "events", map[int32]int64{0: 100, 1: 100})
 }
+
+// blockingHandler tracks each message and then waits for its context, as
+// the pipeline does when its source's memory share is full.
+type blockingHandler struct{ entered chan struct{} }
+
+func (h *blockingHandler) Handle(ctx context.Context, c *consume.Claim, m *kafka.Message) error {
+	c.Tracker.Track(m.Offset, 1, 0)
+	select {
+	case h.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *blockingHandler) Flush() {}
+
+func TestRunReturnsPromptlyWhileTheHandlerWaits(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 4, "events")
+	var msgs []itest.Msg
+	for i := range 40 {
+		msgs = append(msgs, itest.Msg{Partition: int32(i % 4), Value: fmt.Appendf(nil, "m%d", i)})
+	}
+	k.Produce(t, "events", msgs)
+	h := &blockingHandler{entered: make(chan struct{}, 1)}
+	opts := options(k, "g", "events")
+	opts.DrainTimeout, opts.ShutdownTimeout = 500*time.Millisecond, 500*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- consume.New(opts, h).Run(ctx) }()
+	select {
+	case <-h.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message reached the handler")
+	}
+	cancel()
+	// The unfinished messages hold the drain for ShutdownTimeout; then the
+	// worker commits what is finished (nothing) and leaves: well within
+	// the bound below, which only catches a fetch loop or a worker that
+	// ignores its context.
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of its context ending while the handler waited")
+	}
+	for p, off := range k.Committed(t, "g", "events") {
+		if off != 0 {
+			t.Fatalf("partition %d committed at %d although no message finished", p, off)
+		}
+	}
+}
