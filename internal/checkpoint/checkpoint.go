@@ -27,10 +27,14 @@ type Tracker struct {
 	next    int64         // offset after the newest tracked message; -1 before any
 	below   chan struct{} // closed when pending drops under belowN
 	belowN  int
+	// lastFinish is when a message last finished, in Unix nanoseconds;
+	// the tracker's creation until one has.
+	lastFinish int64
 }
 
 type entry struct {
 	offset int64
+	at     int64 // the message's time (see Oldest), Unix nanoseconds
 	done   bool
 }
 
@@ -38,7 +42,7 @@ type entry struct {
 // for each message when it finishes, so the caller can release the memory it
 // reserved for it and observe its latency.
 func NewTracker(onFinish func(m *Message)) *Tracker {
-	return &Tracker{onFinish: onFinish, next: -1}
+	return &Tracker{onFinish: onFinish, next: -1, lastFinish: time.Now().UnixNano()}
 }
 
 // Message is one tracked Kafka message with a number of parts (one per
@@ -72,13 +76,17 @@ func (t *Tracker) Track(offset int64, parts int, bytes int64) *Message {
 func (t *Tracker) TrackAt(offset int64, parts int, bytes int64, ts time.Time) *Message {
 	m := &Message{t: t, offset: offset, bytes: bytes, time: ts}
 	m.parts.Store(int32(parts))
+	at := ts
+	if at.IsZero() {
+		at = time.Now()
+	}
 	t.mu.Lock()
 	if t.head > 0 && t.head >= len(t.entries)/2 {
 		n := copy(t.entries, t.entries[t.head:])
 		t.entries = t.entries[:n]
 		t.head = 0
 	}
-	t.entries = append(t.entries, entry{offset: offset})
+	t.entries = append(t.entries, entry{offset: offset, at: at.UnixNano()})
 	t.next = offset + 1
 	t.mu.Unlock()
 	return m
@@ -104,6 +112,7 @@ func (t *Tracker) finish(offset int64) {
 		return // not tracked: a bug upstream, but never worth a panic here
 	}
 	live[i].done = true
+	t.lastFinish = time.Now().UnixNano()
 	for t.head < len(t.entries) && t.entries[t.head].done {
 		t.head++
 	}
@@ -129,6 +138,27 @@ func (t *Tracker) Committable() (int64, bool) {
 		return t.entries[t.head].offset, true
 	}
 	return t.next, true
+}
+
+// Oldest returns the time of the oldest unfinished message (the one the
+// committable offset waits for): its Kafka timestamp as given to TrackAt, or
+// when Track was called. ok is false when nothing is unfinished.
+func (t *Tracker) Oldest() (at time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.head == len(t.entries) {
+		return time.Time{}, false
+	}
+	return time.Unix(0, t.entries[t.head].at), true
+}
+
+// LastFinish returns when a message last finished; before any has, when the
+// tracker was created. With Oldest it tells a partition that waits on
+// Firehose (pending, nothing finishing) from one with nothing to do.
+func (t *Tracker) LastFinish() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return time.Unix(0, t.lastFinish)
 }
 
 // Pending returns the number of unfinished messages.

@@ -172,3 +172,38 @@ func TestWaitPendingBelow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOldestAndLastFinish(t *testing.T) {
+	t.Parallel()
+	before := time.Now()
+	tr := NewTracker(nil)
+	if _, ok := tr.Oldest(); ok {
+		t.Fatal("an empty tracker reports a pending message")
+	}
+	if lf := tr.LastFinish(); lf.Before(before) {
+		t.Errorf("LastFinish %v before the tracker was created (%v)", lf, before)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := tr.TrackAt(1, 1, 0, t0)
+	b := tr.TrackAt(2, 1, 0, t0.Add(time.Second))
+	c := tr.Track(3, 1, 0) // no timestamp: the time it was tracked
+	if got, ok := tr.Oldest(); !ok || !got.Equal(t0) {
+		t.Errorf("Oldest = %v %v, want %v", got, ok, t0)
+	}
+	b.Done() // out of order: the oldest is still a
+	if got, _ := tr.Oldest(); !got.Equal(t0) {
+		t.Errorf("Oldest after a later message finished = %v, want %v", got, t0)
+	}
+	finished := time.Now()
+	a.Done()
+	if lf := tr.LastFinish(); lf.Before(finished) {
+		t.Errorf("LastFinish %v, want at or after %v", lf, finished)
+	}
+	if got, _ := tr.Oldest(); got.Before(finished.Add(-time.Minute)) || got.After(time.Now()) {
+		t.Errorf("Oldest = %v, want the time message 3 was tracked", got)
+	}
+	c.Done()
+	if _, ok := tr.Oldest(); ok {
+		t.Error("Oldest reports a message once everything finished")
+	}
+}
