@@ -149,3 +149,24 @@ func TestHealth(t *testing.T) {
 		t.Error("a nil Health must report ready")
 	}
 }
+
+func TestOTLPProtocolFromEnvironment(t *testing.T) {
+	// t.Setenv: not parallel.
+	cases := []struct {
+		all, metrics, want string
+		bad                bool
+	}{
+		{"", "", protoHTTP, false},
+		{"grpc", "", protoGRPC, false},
+		{"grpc", "http/protobuf", protoHTTP, false},
+		{"http/json", "", "", true},
+	}
+	for _, c := range cases {
+		t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", c.all)
+		t.Setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", c.metrics)
+		got, err := otlpProtocol("METRICS")
+		if got != c.want || (err != nil) != c.bad {
+			t.Errorf("PROTOCOL=%q METRICS_PROTOCOL=%q: %q, %v; want %q (error: %v)", c.all, c.metrics, got, err, c.want, c.bad)
+		}
+	}
+}
