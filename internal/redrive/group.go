@@ -136,8 +136,17 @@ func (r *run) work(ctx, gctx context.Context, gen *kafka.Generation, claims []*c
 	go func() {
 		<-readDone
 		r.send.flush()
+		// Letters in flight when the generation ends (a rebalance) get
+		// drain_timeout to finish, so their commit can still land before
+		// the group moves on; at the end of the span they get what they
+		// need, until the run is interrupted.
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		drain := r.o.Config.Kafka.DrainTimeout.D()
+		stopDrain := context.AfterFunc(gctx, func() { time.AfterFunc(drain, cancel) })
+		defer stopDrain()
 		for _, c := range claims {
-			_ = c.tr.WaitDrained(rctx)
+			_ = c.tr.WaitDrained(wctx)
 		}
 		close(drained)
 	}()

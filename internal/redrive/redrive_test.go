@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,4 +285,90 @@ func TestFilterMatch(t *testing.T) {
 			t.Errorf("%s: Match = %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// TestProgressLines: without a terminal, a line every ProgressEvery and a
+// last one with the totals.
+func TestProgressLines(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 1, dlq)
+	fh := itest.StartFirehose(t)
+	writeLetters(t, k, letter("firehose_rejected", "everything", `{"type":"track","event":"a"}`), letter("not_json", "", `x`))
+	var progress lockedBuffer
+	o := options(testConfig(k.Brokers), fh)
+	o.Progress, o.ProgressEvery = &progress, 10*time.Millisecond
+	redriveOnce(t, o)
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	last := lines[len(lines)-1]
+	if want := "redrive: read 2 of 2 letters; 1 delivered, 0 failed, 1 left alone, 0 filtered out"; last != want {
+		t.Errorf("last progress line %q, want %q", last, want)
+	}
+	if strings.Contains(progress.String(), "\r") {
+		t.Error("progress redraws without Redraw")
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTwoRunsShareTheGroup: two runs at once split the partitions between
+// them through the group and rebalance as the second joins; every letter is
+// delivered and neither run fails.
+func TestTwoRunsShareTheGroup(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 4, dlq)
+	fh := itest.StartFirehose(t)
+	fh.Sim.Faults().SetLatency(time.Millisecond, 5*time.Millisecond) // letters in flight at the rebalance
+	const n = 2000
+	var ls []deadletter.Letter
+	for i := range n {
+		ls = append(ls, letter("firehose_rejected", "everything", fmt.Sprintf(`{"type":"track","event":"e%d"}`, i)))
+	}
+	writeLetters(t, k, ls...)
+	o := options(testConfig(k.Brokers), fh)
+	o.Config.Kafka.MaxPendingPerPartition = 50
+	var wg sync.WaitGroup
+	tallies := make([]*Tally, 2)
+	for i := range tallies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			tally, err := Run(ctx, o)
+			if err != nil {
+				t.Errorf("run %d: %v", i, err)
+			}
+			tallies[i] = tally
+		}()
+	}
+	wg.Wait()
+	got := itest.Multiset(fh.Records("everything"))
+	dups := 0
+	for i := range n {
+		c := got[fmt.Sprintf(`{"type":"track","event":"e%d"}`, i)+"\n"]
+		if c == 0 {
+			t.Errorf("letter e%d was not delivered", i)
+		}
+		dups += max(c-1, 0)
+	}
+	delivered := tallies[0].Total().Delivered + tallies[1].Total().Delivered
+	if delivered != n+dups || tallies[0].Total().Failed+tallies[1].Total().Failed != 0 {
+		t.Errorf("the runs report %d delivered (%+v, %+v); Firehose received %d letters and %d duplicates", delivered, tallies[0].Total(), tallies[1].Total(), n, dups)
+	}
+	t.Logf("run 1: %+v; run 2: %+v; %d duplicates from the rebalance", tallies[0].Total(), tallies[1].Total(), dups)
 }
