@@ -73,7 +73,7 @@ type Options struct {
 // ErrNoDLQ is returned for a configuration without kafka.dlq_topic.
 var ErrNoDLQ = errors.New("kafka.dlq_topic is not set: there is no dead-letter topic to redrive")
 
-// Group returns the consumer group a run with o uses.
+// group is the consumer group a run with o uses.
 func (o *Options) group() string {
 	if o.Group != "" {
 		return o.Group
