@@ -29,6 +29,7 @@ commands:
   check    --config FILE   validate a config and print a summary
   sandbox  [flags]         run the worker on an embedded Kafka and Firehose
   produce  [flags]         send generated or replayed Segment events to a topic
+  redrive  --config FILE   send dead letters back to the stream that refused them
   version                  print the version
 `
 

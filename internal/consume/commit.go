@@ -22,7 +22,7 @@ func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, claims
 	defer lagTick.Stop()
 	parts := c.opts.Metrics.Partitions
 	for _, cl := range claims {
-		parts.Set(cl.Topic, cl.Partition, telemetry.PartitionFigures{Committed: -1, Lag: -1})
+		parts.Set(cl.Topic, cl.Partition, telemetry.PartitionFigures{Committed: -1, Lag: -1, Freshness: cl.Tracker})
 	}
 	hwm := c.highWatermarks(ctx, claims)
 	for {

@@ -11,7 +11,7 @@ import (
 // report publishes each claim's committed offset and lag.
 func (c *Consumer) report(claims []*Claim, hwm map[string]map[int]int64) {
 	for _, cl := range claims {
-		f := telemetry.PartitionFigures{Committed: cl.lastCommitted, Lag: -1}
+		f := telemetry.PartitionFigures{Committed: cl.lastCommitted, Lag: -1, Freshness: cl.Tracker}
 		if h, ok := hwm[cl.Topic][cl.Partition]; ok && cl.lastCommitted >= 0 {
 			f.Lag = max(h-cl.lastCommitted, 0)
 		}

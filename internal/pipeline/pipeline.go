@@ -29,6 +29,7 @@ import (
 	"github.com/firehose-worker/firehose-worker/internal/consume"
 	"github.com/firehose-worker/firehose-worker/internal/deadletter"
 	"github.com/firehose-worker/firehose-worker/internal/delivery"
+	"github.com/firehose-worker/firehose-worker/internal/freshness"
 	"github.com/firehose-worker/firehose-worker/internal/route"
 	"github.com/firehose-worker/firehose-worker/internal/segment"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
@@ -109,6 +110,9 @@ type dest struct {
 	stream *delivery.Stream
 	acc    *batch.Accumulator
 	p      *Pipeline
+	// window holds the batches handed to delivery and not yet finished,
+	// for the stream's freshness gauges.
+	window *freshness.Window
 }
 
 // New checks that every source's client can be built and returns the
@@ -142,7 +146,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 			telemetry.MsgSkippedUnmapped:     deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedUnmapped)),
 			telemetry.MsgSkippedIntegrations: deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedIntegrations)),
 		},
-		bodies:        delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
+		bodies: delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
 	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
@@ -200,7 +204,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 }
 
 func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, newBackOff func() backoff.BackOff, log *slog.Logger) *dest {
-	d := &dest{p: p}
+	d := &dest{p: p, window: freshness.New()}
+	p.metrics.Streams.Add(name, d.window)
 	opts := delivery.Options{
 		Bodies:         p.bodies,
 		Limiter:        delivery.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, 2, p.cfg.Delivery.MaxInFlight),
@@ -237,14 +242,43 @@ func (d *dest) send(b *batch.Batch) {
 	p := d.p
 	p.inflight.Add(1)
 	p.deps.Health.InFlight(1)
+	id := d.window.Open(oldest(b))
 	go func() {
 		defer p.inflight.Done()
 		defer p.deps.Health.InFlight(-1)
-		_ = d.stream.Deliver(p.sendCtx, b)
+		err := d.stream.Deliver(p.sendCtx, b)
+		d.window.Close(id, err == nil)
 		// Deliver has finished every record it will (the rest stay
 		// unfinished when the send context ended) and keeps nothing.
 		d.acc.Recycle(b)
 	}()
+}
+
+// oldest is the Kafka timestamp of the oldest message in b, or now if none
+// carries one. Records of several partitions share a batch, so it is the
+// minimum, not the first.
+func oldest(b *batch.Batch) time.Time {
+	var at time.Time
+	see := func(p batch.Part) {
+		if m, ok := p.(*checkpoint.Message); ok {
+			if ts := m.Time(); !ts.IsZero() && (at.IsZero() || ts.Before(at)) {
+				at = ts
+			}
+		}
+	}
+	for _, r := range b.Records {
+		if pk, ok := r.Part.(*batch.Packed); ok {
+			for _, in := range pk.Records {
+				see(in.Part)
+			}
+			continue
+		}
+		see(r.Part)
+	}
+	if at.IsZero() {
+		return time.Now()
+	}
+	return at
 }
 
 // Run consumes until ctx ends, then drains, commits and leaves the group.
@@ -283,6 +317,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// still in flight can no longer be committed by us; stop it.
 	p.cancelSend()
 	p.inflight.Wait()
+	for _, d := range p.dests {
+		p.metrics.Streams.Remove(d.stream.Name(), d.window)
+	}
 	if p.dlq != nil {
 		_ = p.dlq.Close()
 	}
