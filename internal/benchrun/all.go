@@ -196,6 +196,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		run   func(context.Context) *RunResult
 	}{
 		{"consume", b.runRefConsume},
+		{"batchref", b.runBatchRef},
 		{"sdk", b.runRefSDK},
 		{"worker", b.runWorkerMain},
 		{"latency", b.runLatency},
@@ -254,6 +255,12 @@ func (b *bench) fileLog(name string) io.Writer {
 	return f // closed at exit; a handful per run
 }
 
+// produceAttempts is how often the producer tries a batch. A new topic's
+// partitions have leaders in the metadata a moment before the broker takes
+// writes for them ("Not Leader For Partition"), longer on a loaded machine
+// than eventgen's default of 3 attempts covers.
+const produceAttempts = 10
+
 // produceDataset creates the topic and produces the events once; every
 // phase reads the same data.
 func (b *bench) produceDataset(ctx context.Context) error {
@@ -268,6 +275,7 @@ func (b *bench) produceDataset(ctx context.Context) error {
 	b.logf("producing %d events to %s (%d partitions)", b.opts.Events, datasetTopic, b.opts.Partitions)
 	st, err := eventgen.Produce(ctx, eventgen.ProduceOptions{
 		Brokers: []string{addr}, Topic: datasetTopic, Count: int(b.opts.Events), ProgressInterval: 5 * time.Second,
+		MaxAttempts: produceAttempts,
 	}, src, func(s eventgen.Stats) {
 		b.logf("produced %d (%.0f/s)", s.Sent, s.PerSecond())
 	})
@@ -384,40 +392,77 @@ func (b *bench) waitDelivered(ctx context.Context, ep *endpointClient, p *proc, 
 
 // runRefConsume is reference 1, the bare consumer.
 func (b *bench) runRefConsume(ctx context.Context) *RunResult {
-	r := &RunResult{Name: "bare_consume", Kind: "backlog", Description: "reference 1: kafka-go consumer group reading every partition to the end, discarding"}
-	b.logf("run %s", r.Name)
-	lines := make(chan string, 4)
-	p, err := startProc(procOptions{
-		Name: r.Name, Path: b.self, Log: b.fileLog(r.Name), Lines: lines,
-		Args: []string{"refconsume", "--brokers", b.broker.Addr, "--topic", datasetTopic, "--group", "bench-refconsume",
-			"--events", strconv.FormatInt(b.opts.Events, 10)},
-	})
+	r := &RunResult{Name: "bare_consume", Kind: "backlog", Description: "reference 1: kafka-go consumer group, one kafka.Reader per partition (FetchMessage), reading every partition to the end, discarding"}
+	return b.runRef(ctx, r, "refconsume", "bench-refconsume")
+}
+
+// runBatchRef is reference 1b, the bare consumer on kafka-go's batch API.
+func (b *bench) runBatchRef(ctx context.Context) *RunResult {
+	r := &RunResult{Name: "batch_consume", Kind: "backlog", Description: "reference 1b: the same consumer group, then per partition Dialer.DialLeader + Conn.ReadBatchWith + Batch.Read into one reused buffer (values only), discarding: kafka-go's own floor"}
+	return b.runRef(ctx, r, "batchref", "bench-batchref")
+}
+
+func (b *bench) runRef(ctx context.Context, r *RunResult, command, group string) *RunResult {
+	rr, err := b.startRefReader(ctx, r.Name, command, datasetTopic, group, b.opts.Events)
 	if err != nil {
 		return r.fail(err)
 	}
-	defer p.Stop(30 * time.Second)
+	rr.finish(r)
+	return r
+}
+
+// refRun is a reference reader (`benchrun refconsume` or `batchref`) that
+// has read the messages it was asked for and still runs, polling.
+type refRun struct {
+	p    *proc
+	done consumeDone
+	// cpu and hwm are its CPU time and peak RSS when it reported.
+	cpu, hwm float64
+}
+
+// startRefReader starts `benchrun <command>` on topic and waits until it
+// reports having read events messages. On error the process is stopped.
+func (b *bench) startRefReader(ctx context.Context, name, command, topic, group string, events int64) (*refRun, error) {
+	b.logf("run %s", name)
+	lines := make(chan string, 4)
+	p, err := startProc(procOptions{
+		Name: name, Path: b.self, Log: b.fileLog(name), Lines: lines,
+		Args: []string{command, "--brokers", b.broker.Addr, "--topic", topic, "--group", group,
+			"--events", strconv.FormatInt(events, 10)},
+	})
+	if err != nil {
+		return nil, err
+	}
 	t := time.NewTimer(b.deliveryTimeout())
 	defer t.Stop()
-	var done consumeDone
+	rr := &refRun{p: p}
 	select {
 	case line, ok := <-lines:
-		if !ok || json.Unmarshal([]byte(line), &done) != nil {
-			return r.fail(fmt.Errorf("refconsume ended without a result: %v", p.Err()))
+		if !ok || json.Unmarshal([]byte(line), &rr.done) != nil {
+			err = fmt.Errorf("%s ended without a result: %v", command, p.Err())
 		}
 	case <-t.C:
-		return r.fail(errors.New("refconsume timed out"))
+		err = fmt.Errorf("%s timed out", command)
 	case <-ctx.Done():
-		return r.fail(ctx.Err())
+		err = ctx.Err()
+	}
+	if err != nil {
+		p.Stop(30 * time.Second)
+		return nil, err
 	}
 	go func() {
 		for range lines {
 		}
 	}()
-	cpu, _ := procCPU(p.pid())
-	_, hwm, _ := procRSS(p.pid())
-	u := p.Stop(30 * time.Second)
-	r.measure(done.Count, done.First, done.Last, cpu, hwm, u, p.Samples(), p.start)
-	return r
+	rr.cpu, _ = procCPU(p.pid())
+	_, rr.hwm, _ = procRSS(p.pid())
+	return rr, nil
+}
+
+// finish stops the reader and fills r with its figures.
+func (rr *refRun) finish(r *RunResult) {
+	u := rr.p.Stop(30 * time.Second)
+	r.measure(rr.done.Count, rr.done.First, rr.done.Last, rr.cpu, rr.hwm, u, rr.p.Samples(), rr.p.start)
 }
 
 // rowsFlag renders rows for `benchrun refsdk --rows`.

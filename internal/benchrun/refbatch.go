@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Fetch settings of the batch-API reference: those of refconsume's Reader
+// (the worker's fetch_max_bytes and fetch_max_wait defaults), so the two
+// references differ only in the API they read through.
+const (
+	batchRefMaxBytes = 10 << 20
+	batchRefMaxWait  = 250 * time.Millisecond
+	// batchRefReadTimeout is added to the long poll for the client-side
+	// read deadline of one fetch: a broker that does not answer by then is
+	// redialled.
+	batchRefReadTimeout = 10 * time.Second
+)
+
+// cmdBatchRef is the second consume reference, the floor of kafka-go
+// itself: the group generation of refconsume, then per assigned partition a
+// connection to its leader (Dialer.DialLeader) and a loop of
+// Conn.ReadBatchWith, reading every value of a batch with Batch.Read into
+// one reused buffer. No Reader: no per-message channel hand-off, stats or
+// read deadline (one per fetch), and no allocation per message: what is
+// left is kafka-go's cost of fetching and framing, the floor of any reader
+// built on it. (Batch.ReadMessage, which allocates key, value and headers
+// per message, measured 1.8-2.5 CPU-s per million against Batch.Read's
+// 0.95-1.25 in the same runs; a worker that must hold values until they are
+// acknowledged still need not allocate three slices per message.) It prints a consumeDone line once it has read --events messages,
+// then keeps polling (an idle reader, for the partition scaling phase)
+// until SIGTERM.
+func cmdBatchRef(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("batchref", flag.ContinueOnError)
+	brokers := fs.String("brokers", "127.0.0.1:19392", "comma-separated bootstrap brokers")
+	topic := fs.String("topic", "bench-events", "topic")
+	group := fs.String("group", "bench-batchref", "consumer group")
+	events := fs.Int64("events", 0, "messages to read before reporting")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	addrs := strings.Split(*brokers, ",")
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                *group,
+		Brokers:           addrs,
+		Topics:            []string{*topic},
+		StartOffset:       kafka.FirstOffset,
+		JoinGroupBackoff:  time.Second,
+		HeartbeatInterval: 3 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer cg.Close()
+
+	c := &batchCounter{want: *events, out: stdout}
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second}
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			fmt.Fprintln(stderr, "batchref: group:", err)
+			continue
+		}
+		for t, parts := range gen.Assignments {
+			for _, pa := range parts {
+				gen.Start(func(ctx context.Context) {
+					// Returns when the generation ends (rebalance or Close).
+					readPartitionBatches(ctx, dialer, addrs[0], t, pa.ID, pa.Offset, c, stderr)
+				})
+			}
+		}
+	}
+}
+
+// batchCounter is refconsume's count, kept per fetched batch rather than
+// per message (one atomic add per batch), as a floor would.
+type batchCounter struct {
+	want        int64
+	out         io.Writer
+	count, size atomic.Int64
+	first       atomic.Int64
+	report      sync.Once
+}
+
+// add counts one batch read at now.
+func (c *batchCounter) add(n, bytes, now int64) {
+	if n == 0 {
+		return
+	}
+	c.first.CompareAndSwap(0, now)
+	c.size.Add(bytes)
+	if total := c.count.Add(n); total >= c.want && total-n < c.want {
+		c.report.Do(func() {
+			b, _ := json.Marshal(consumeDone{Count: total, Bytes: c.size.Load(), First: c.first.Load(), Last: now})
+			fmt.Fprintln(c.out, string(b))
+		})
+	}
+}
+
+// readPartitionBatches reads topic/partition from offset until ctx ends,
+// redialling the leader (looked up again each time) after a connection
+// error. It returns promptly when ctx ends: the connection is closed under
+// the blocked read.
+func readPartitionBatches(ctx context.Context, d *kafka.Dialer, bootstrap, topic string, partition int, offset int64, c *batchCounter, stderr io.Writer) {
+	for ctx.Err() == nil {
+		conn, err := d.DialLeader(ctx, "tcp", bootstrap, topic, partition)
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(stderr, "batchref: %s/%d: dialling the leader: %v\n", topic, partition, err)
+				sleepCtx(ctx, time.Second)
+			}
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		offset, err = readBatches(conn, offset, c)
+		stop()
+		_ = conn.Close()
+		if ctx.Err() == nil {
+			fmt.Fprintf(stderr, "batchref: %s/%d at offset %d: %v; redialling\n", topic, partition, offset, err)
+			sleepCtx(ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+// readBatches fetches from conn until a fetch fails, and returns the next
+// offset to read and the error.
+func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error) {
+	if _, err := conn.Seek(offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+		return offset, err
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(batchRefMaxWait + batchRefReadTimeout))
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: batchRefMaxBytes, MaxWait: batchRefMaxWait})
+		// Batch.Read returns no offset, and on some truncated batch tails
+		// it returns (0, nil) without a message: the batch's offset is
+		// what counts.
+		var bytes int64
+		for {
+			n, err := batch.Read(buf)
+			if err != nil {
+				if errors.Is(err, io.ErrShortBuffer) {
+					buf = make([]byte, 2*len(buf)) // the batch ends; it is fetched again
+				}
+				break
+			}
+			bytes += int64(n)
+		}
+		c.add(batch.Offset()-offset, bytes, time.Now().UnixNano())
+		offset = batch.Offset()
+		if err := batch.Close(); err != nil && !errors.Is(err, io.ErrShortBuffer) {
+			return offset, err
+		}
+	}
+}
