@@ -197,6 +197,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}{
 		{"consume", b.runRefConsume},
 		{"batchref", b.runBatchRef},
+		{"consumeonly", b.runConsumeOnly},
 		{"sdk", b.runRefSDK},
 		{"worker", b.runWorkerMain},
 		{"latency", b.runLatency},

@@ -129,16 +129,25 @@ func readPartitionBatches(ctx context.Context, d *kafka.Dialer, bootstrap, topic
 		stop()
 		_ = conn.Close()
 		if ctx.Err() == nil {
-			fmt.Fprintf(stderr, "batchref: %s/%d at offset %d: %v; redialling\n", topic, partition, offset, err)
+			fmt.Fprintf(stderr, "%s batchref: %s/%d at offset %d: %v; redialling\n", time.Now().Format(time.StampMilli), topic, partition, offset, err)
 			sleepCtx(ctx, 100*time.Millisecond)
 		}
 	}
 }
 
 // readBatches fetches from conn until a fetch fails, and returns the next
-// offset to read and the error.
+// offset to read and the error. offset may be kafka.FirstOffset or
+// kafka.LastOffset (a partition the group never committed).
 func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error) {
-	if _, err := conn.Seek(offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+	whence := kafka.SeekAbsolute | kafka.SeekDontCheck
+	switch offset {
+	case kafka.FirstOffset:
+		offset, whence = 0, kafka.SeekStart
+	case kafka.LastOffset:
+		offset, whence = 0, kafka.SeekEnd
+	}
+	offset, err := conn.Seek(offset, whence)
+	if err != nil {
 		return offset, err
 	}
 	buf := make([]byte, 1<<20)
@@ -147,7 +156,7 @@ func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error)
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: batchRefMaxBytes, MaxWait: batchRefMaxWait})
 		// Batch.Read returns no offset, and on some truncated batch tails
 		// it returns (0, nil) without a message: the batch's offset is
-		// what counts.
+		// what counts. A batch that failed to start reports offset 0.
 		var bytes int64
 		for {
 			n, err := batch.Read(buf)
@@ -159,8 +168,10 @@ func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error)
 			}
 			bytes += int64(n)
 		}
-		c.add(batch.Offset()-offset, bytes, time.Now().UnixNano())
-		offset = batch.Offset()
+		if next := batch.Offset(); next > offset {
+			c.add(next-offset, bytes, time.Now().UnixNano())
+			offset = next
+		}
 		if err := batch.Close(); err != nil && !errors.Is(err, io.ErrShortBuffer) {
 			return offset, err
 		}
