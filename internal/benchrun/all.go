@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/eventgen"
 )
 
@@ -44,6 +45,13 @@ type allOptions struct {
 	ProfileSeconds int
 	Phases         string
 	Keep           bool
+	// The partitions phase: the counts compared, the events on each
+	// count's topic, the idle window, and whether the worker also runs the
+	// fan-out mapping there.
+	PartitionCounts []int
+	PartitionEvents int64
+	IdleSeconds     int
+	PartitionFanOut bool
 }
 
 func parseAllOptions(args []string) (allOptions, error) {
@@ -67,13 +75,21 @@ func parseAllOptions(args []string) (allOptions, error) {
 	fs.IntVar(&o.QuotaWarmup, "quota-warmup", 5, "seconds after the first ack left out of goodput (the bucket's 1 s burst, ramp-up)")
 	fs.Float64Var(&o.FailFraction, "fail-fraction", 0.3, "share of records throttled one by one in the fault run")
 	fs.IntVar(&o.ProfileSeconds, "profile-seconds", int(envInt("BENCH_PROFILE_SECONDS", 20)), "CPU profile of the worker during the end-to-end run; 0 turns it off")
-	fs.StringVar(&o.Phases, "phases", envString("BENCH_PHASES", "consume,sdk,worker,latency,quota,aggregate"), "phases to run (BENCH_PHASES)")
+	fs.StringVar(&o.Phases, "phases", envString("BENCH_PHASES", "consume,batchref,consumeonly,sdk,worker,latency,quota,aggregate,partitions"), "phases to run (BENCH_PHASES)")
+	counts := fs.String("partition-counts", envString("BENCH_PARTITION_COUNTS", "12,192"), "partition counts compared by the partitions phase (BENCH_PARTITION_COUNTS)")
+	fs.Int64Var(&o.PartitionEvents, "partition-events", envInt("BENCH_PARTITION_EVENTS", 200_000), "events on each topic of the partitions phase (BENCH_PARTITION_EVENTS)")
+	fs.IntVar(&o.IdleSeconds, "idle-seconds", int(envInt("BENCH_IDLE_SECONDS", 20)), "idle window of the partitions phase (BENCH_IDLE_SECONDS)")
+	fs.BoolVar(&o.PartitionFanOut, "partition-fanout", os.Getenv("BENCH_PARTITION_FANOUT") != "0", "the partitions phase also runs the worker with the fan-out mapping (BENCH_PARTITION_FANOUT=0 skips it)")
 	fs.BoolVar(&o.Keep, "keep", os.Getenv("BENCH_KEEP") == "1", "keep the Kafka data and S3 objects (BENCH_KEEP=1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.Events <= 0 || o.Partitions <= 0 {
-		return o, errors.New("events and partitions must be positive")
+	if o.Events <= 0 || o.Partitions <= 0 || o.PartitionEvents <= 0 || o.IdleSeconds <= 0 {
+		return o, errors.New("events, partitions, partition events and idle seconds must be positive")
+	}
+	var err error
+	if o.PartitionCounts, err = parseCounts(*counts); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -205,6 +221,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		{"quota", b.runQuotaFixed},
 		{"quota", b.runQuotaFaults},
 		{"aggregate", b.runAggregate},
+		{"partitions", b.runPartitions},
 	}
 	for _, s := range steps {
 		if !phases[s.phase] || ctx.Err() != nil {
@@ -464,6 +481,7 @@ func (b *bench) startRefReader(ctx context.Context, name, command, topic, group 
 func (rr *refRun) finish(r *RunResult) {
 	u := rr.p.Stop(30 * time.Second)
 	r.measure(rr.done.Count, rr.done.First, rr.done.Last, rr.cpu, rr.hwm, u, rr.p.Samples(), rr.p.start)
+	r.SteadyCPUPerMillion = rr.done.Steady.perMillion()
 }
 
 // rowsFlag renders rows for `benchrun refsdk --rows`.
@@ -492,13 +510,13 @@ func (b *bench) runRefSDK(ctx context.Context) *RunResult {
 		return r.fail(err)
 	}
 	defer p.Stop(30 * time.Second)
-	return b.finishBacklogRun(ctx, r, p, ep, epc, b.expectFan.PerStream(), nil, nil)
+	return b.finishBacklogRun(ctx, r, p, ep, epc, b.opts.Events, b.expectFan.PerStream(), nil, nil)
 }
 
 // finishBacklogRun waits until the endpoint has every expected line, then
 // measures p, stops it and records what the endpoint saw after it exited.
 // afterDone, if set, runs between the measurement and SIGTERM.
-func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *proc, ep *endpointClient, expect map[string]int64, onFirst, afterDone func()) *RunResult {
+func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *proc, ep *endpointClient, events int64, expect map[string]int64, onFirst, afterDone func()) *RunResult {
 	st, err := b.waitDelivered(ctx, ep, p, expect, b.deliveryTimeout(), onFirst)
 	if err != nil {
 		r.Streams = st.Streams
@@ -518,7 +536,7 @@ func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *p
 		return r.fail(err)
 	}
 	first, last := ackSpan(st.Streams, expect)
-	r.measure(b.opts.Events, first, last, cpu, hwm, u, p.Samples(), p.start)
+	r.measure(events, first, last, cpu, hwm, u, p.Samples(), p.start)
 	r.Streams = final.Streams
 	r.Calls = &final.Calls
 	for name := range expect {
@@ -589,7 +607,7 @@ func (b *bench) runWorkerMain(ctx context.Context) *RunResult {
 			b.report.ProfileSeconds = b.opts.ProfileSeconds
 		}
 	}
-	return b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.expectFan.PerStream(), onFirst, afterDone)
+	return b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.opts.Events, b.expectFan.PerStream(), onFirst, afterDone)
 }
 
 // addHeapProfile renders a heap profile once per sample index.
@@ -783,7 +801,7 @@ func (b *bench) runQuota(ctx context.Context, q quotaRun) *RunResult {
 		path := filepath.Join(b.work, q.name+".heap.pprof")
 		err := w.heapProfile(ctx, path)
 		b.addHeapProfile("heap under the quota (quota_adaptive)",
-			fmt.Sprintf("In use (inuse_space) at the end of the %d s quota run, where RSS far exceeds memory.max_buffered_bytes (64 MiB).", b.opts.QuotaSeconds),
+			fmt.Sprintf("In use (inuse_space) at the end of the %d s quota run, where RSS far exceeds memory.max_buffered_bytes (%d MiB, the default).", b.opts.QuotaSeconds, config.Default().Memory.MaxBufferedBytes>>20),
 			path, err, "-sample_index=inuse_space")
 	}
 	u := w.Stop(60 * time.Second)
@@ -863,7 +881,7 @@ func (b *bench) runAggregate(ctx context.Context) *RunResult {
 		return r.fail(err)
 	}
 	defer w.Stop(60 * time.Second)
-	b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.expectAgg.PerStream(), nil, nil)
+	b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.opts.Events, b.expectAgg.PerStream(), nil, nil)
 	if r.Error != "" {
 		return r
 	}

@@ -74,6 +74,8 @@ type consumed struct {
 	events      int64
 	first, last int64 // Unix ns of the scrapes that first saw >0 and >= events
 	cpu, hwm    float64
+	// steady is the worker's CPU and count at those two scrapes.
+	steady steadyCPU
 }
 
 // awaitConsumed waits until the worker has fetched events messages of
@@ -95,9 +97,13 @@ func (b *bench) awaitConsumed(ctx context.Context, w *workerProc, topic string, 
 		if err == nil {
 			if n > 0 && c.first == 0 {
 				c.first = now.UnixNano()
+				c.steady.CPUFirst, _ = procCPU(w.pid())
+				c.steady.CountFirst = n
 			}
 			if n >= events {
 				c.last = now.UnixNano()
+				c.steady.CPULast, _ = procCPU(w.pid())
+				c.steady.CountLast = n
 				break
 			}
 			if n != lastCount {
@@ -141,6 +147,7 @@ func (b *bench) awaitConsumed(ctx context.Context, w *workerProc, topic string, 
 func (c *consumed) finish(ctx context.Context, r *RunResult, w *workerProc, ep *endpointProc) {
 	u := w.Stop(60 * time.Second)
 	r.measure(c.events, c.first, c.last, c.cpu, c.hwm, u, w.Samples(), w.start)
+	r.SteadyCPUPerMillion = c.steady.perMillion()
 	r.EndpointCPUSeconds, _ = procCPU(ep.proc.pid())
 	st, err := ep.client.stats(ctx, false)
 	if err != nil {

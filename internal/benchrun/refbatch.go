@@ -93,6 +93,11 @@ type batchCounter struct {
 	count, size atomic.Int64
 	first       atomic.Int64
 	report      sync.Once
+	// firstCPU and firstCount are CPU time and count after the first
+	// batch, for the steady-state figure.
+	mu         sync.Mutex
+	firstCPU   float64
+	firstCount int64
 }
 
 // add counts one batch read at now.
@@ -100,11 +105,20 @@ func (c *batchCounter) add(n, bytes, now int64) {
 	if n == 0 {
 		return
 	}
-	c.first.CompareAndSwap(0, now)
+	isFirst := c.first.CompareAndSwap(0, now)
 	c.size.Add(bytes)
-	if total := c.count.Add(n); total >= c.want && total-n < c.want {
+	total := c.count.Add(n)
+	if isFirst {
+		c.mu.Lock()
+		c.firstCPU, c.firstCount = selfCPU(), total
+		c.mu.Unlock()
+	}
+	if total >= c.want && total-n < c.want {
 		c.report.Do(func() {
-			b, _ := json.Marshal(consumeDone{Count: total, Bytes: c.size.Load(), First: c.first.Load(), Last: now})
+			c.mu.Lock()
+			steady := &steadyCPU{CPUFirst: c.firstCPU, CountFirst: c.firstCount, CPULast: selfCPU(), CountLast: total}
+			c.mu.Unlock()
+			b, _ := json.Marshal(consumeDone{Count: total, Bytes: c.size.Load(), First: c.first.Load(), Last: now, Steady: steady})
 			fmt.Fprintln(c.out, string(b))
 		})
 	}
@@ -172,7 +186,10 @@ func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error)
 			c.add(next-offset, bytes, time.Now().UnixNano())
 			offset = next
 		}
-		if err := batch.Close(); err != nil && !errors.Is(err, io.ErrShortBuffer) {
+		// An empty fetch (the long poll ran out) ends its batch with
+		// RequestTimedOut, and a value larger than buf with ErrShortBuffer:
+		// both leave the connection usable, as kafka.Reader treats them.
+		if err := batch.Close(); err != nil && !errors.Is(err, kafka.RequestTimedOut) && !errors.Is(err, io.ErrShortBuffer) {
 			return offset, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -24,6 +25,35 @@ type consumeDone struct {
 	// message handed to the application.
 	First int64 `json:"first_ns"`
 	Last  int64 `json:"last_ns"`
+	// Steady is set by batchref: its own CPU time and count from the
+	// first batch read to the last, for CPU per event without start-up.
+	Steady *steadyCPU `json:"steady,omitempty"`
+}
+
+// steadyCPU is CPU time spent on events after the first were read: CPU and
+// count at the first sighting and at the end.
+type steadyCPU struct {
+	CPUFirst   float64 `json:"cpu_first_s"`
+	CountFirst int64   `json:"count_first"`
+	CPULast    float64 `json:"cpu_last_s"`
+	CountLast  int64   `json:"count_last"`
+}
+
+// perMillion is the CPU per million events between the two readings.
+func (s *steadyCPU) perMillion() float64 {
+	if s == nil || s.CountLast <= s.CountFirst || s.CPULast <= s.CPUFirst {
+		return 0
+	}
+	return (s.CPULast - s.CPUFirst) / float64(s.CountLast-s.CountFirst) * 1e6
+}
+
+// selfCPU is this process's user+system time in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
 }
 
 // cmdRefConsume is reference 1, the ceiling of the Kafka client the worker

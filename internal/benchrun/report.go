@@ -29,6 +29,8 @@ type Report struct {
 	Runs     []*RunResult `json:"runs"`
 	Ratios   Ratios       `json:"ratios"`
 	Targets  []Target     `json:"targets"`
+	// Partitions is the partitions phase: cost against partition count.
+	Partitions *PartitionScaling `json:"partition_scaling,omitempty"`
 	// Profile is `go tool pprof -top` of the worker during the end-to-end
 	// run, flat then cumulative.
 	Profile        string `json:"worker_cpu_profile_top,omitempty"`
@@ -110,7 +112,11 @@ type RunResult struct {
 	// which shares the machine's cores with it; 0 for runs without one.
 	EndpointCPUSeconds float64 `json:"endpoint_cpu_s,omitempty"`
 	CPUPerMillion      float64 `json:"cpu_s_per_million"`
-	EventsPerCPUSecond float64 `json:"events_per_cpu_s"`
+	// SteadyCPUPerMillion leaves start-up out: CPU from the first events
+	// read to the last, per million of those in between (consume-only and
+	// batch-API runs; 0 where not measured).
+	SteadyCPUPerMillion float64 `json:"steady_cpu_s_per_million,omitempty"`
+	EventsPerCPUSecond  float64 `json:"events_per_cpu_s"`
 	// PeakRSSMiB is the highest VmHWM (peak resident set) read from the
 	// process, sampled every second until it exited (so including its
 	// shutdown, except the last second); HWMAtDoneMiB is VmHWM when the work
@@ -399,6 +405,7 @@ func (rep *Report) evaluate() {
 				passed(agg.ReadBack.Match))
 		}
 	}
+	t = append(t, rep.Partitions.targets()...)
 	rep.Targets = t
 }
 
@@ -424,6 +431,9 @@ func (rep *Report) printTable(w io.Writer) {
 			fmt.Fprintf(tw, "%s\tFAILED: %s\t\t\t\t\t\t\t\t\n", r.Name, r.Error)
 			continue
 		}
+		if r.Kind == "partitions" {
+			continue // its own table below
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%d\t\n",
 			r.Name, r.Events, r.Seconds, r.EventsPerSec, r.CPUSeconds, r.CPUPerMillion, r.EventsPerCPUSecond, r.PeakRSSMiB, r.Duplicates)
 	}
@@ -434,6 +444,15 @@ func (rep *Report) printTable(w io.Writer) {
 	if rt.ConsumeOnlyThroughputVsBare > 0 || rt.ConsumeOnlyThroughputVsBatch > 0 {
 		fmt.Fprintf(w, "consume-only worker: throughput %.2fx bare consume, %.2fx batch-API consume; CPU per event %.2fx batch-API consume\n",
 			rt.ConsumeOnlyThroughputVsBare, rt.ConsumeOnlyThroughputVsBatch, rt.ConsumeOnlyCPUPerEventVsBatch)
+	}
+	if ps := rep.Partitions; ps != nil && len(ps.Counts) > 0 {
+		fmt.Fprintf(w, "\npartition scaling (%d events per topic, idle window %d s; broker alone %s of a core):\n", ps.Events, ps.IdleSeconds, pctText(ps.BrokerBaselinePct))
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, ps.header("\t")+"\t")
+		for _, line := range ps.table() {
+			fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
+		}
+		_ = tw.Flush()
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -523,6 +542,20 @@ func (rep *Report) markdown() string {
 			rt.ConsumeOnlyThroughputVsBare, rt.ConsumeOnlyThroughputVsBatch, rt.ConsumeOnlyCPUPerEventVsBatch, scrapeInterval)
 	}
 
+	if ps := rep.Partitions; ps != nil && len(ps.Counts) > 0 {
+		p("\n## Partition scaling\n\n")
+		p("A topic per partition count, each with the same %d generated events; each design reads it from the start as its own process (backlog: CPU-s per million events, events/s), then stays caught up with nothing to read for %d s (idle: the process's CPU in %% of one core from /proc/<pid>/stat, its open descriptors in /proc/<pid>/fd at the end, and the broker's CPU in the same window). The broker alone, with no client, used %s of a core over the same length of time; the broker column includes it. **worker**: firehose-worker, default config, one multi-partition Fetch per leader broker; consume_only is the mapping that matches no event, fan_out the 4-row mapping. **batch_consume**: the batch-API reader, one connection and fetch loop per partition (the design of kafka.Reader and of a per-partition Conn).\n\n",
+			ps.Events, ps.IdleSeconds, pctText(ps.BrokerBaselinePct))
+		p("| %s |\n|%s\n", ps.header(" | "), strings.Repeat("---|", 3+len(ps.Counts)+1))
+		for _, line := range ps.table() {
+			p("| %s |\n", strings.Join(line, " | "))
+		}
+		for _, row := range ps.Rows {
+			if row.Error != "" {
+				p("\n- %s, %s, %d partitions: FAILED: %s\n", row.Design, row.Mapping, row.Partitions, row.Error)
+			}
+		}
+	}
 	if w := rep.run("worker"); w != nil {
 		p("\nWorker RSS over time (MiB, one sample per second, t = seconds since start): %s\n", rssText(w.RSS))
 	}
