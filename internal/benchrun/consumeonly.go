@@ -21,10 +21,11 @@ var noMatchRows = []mapping{{Event: "Bench Matches No Event", Stream: "unused"}}
 const consumedMetric = "messaging_client_consumed_messages_total"
 
 // scrapeInterval is how often a consume-only run reads the worker's
-// /metrics for its first and last message. Each scrape costs the worker
-// well under a millisecond of CPU; this rate bounds the timing error to
-// +-50 ms at each end.
-const scrapeInterval = 50 * time.Millisecond
+// /metrics for its first and last message: a timing error of at most this
+// at each end. A scrape costs the worker CPU, more with more partitions
+// (the committed offset and the lag are per-partition series); the
+// partitions phase measures that cost and takes it out.
+const scrapeInterval = 100 * time.Millisecond
 
 // runConsumeOnly is the worker on the dataset with a mapping that matches
 // no event: the cost of consuming on its own.
@@ -74,8 +75,10 @@ type consumed struct {
 	events      int64
 	first, last int64 // Unix ns of the scrapes that first saw >0 and >= events
 	cpu, hwm    float64
-	// steady is the worker's CPU and count at those two scrapes.
-	steady steadyCPU
+	// steady is the worker's CPU and count at those two scrapes; scrapes
+	// is how many scrapes were made between them.
+	steady  steadyCPU
+	scrapes int
 }
 
 // awaitConsumed waits until the worker has fetched events messages of
@@ -93,6 +96,9 @@ func (b *bench) awaitConsumed(ctx context.Context, w *workerProc, topic string, 
 	lastCount, lastProgress, lastLog := int64(-1), time.Now(), time.Now()
 	for c.last == 0 {
 		n, err := scrapeCounter(ctx, b.http, addr, consumedMetric)
+		if c.first != 0 {
+			c.scrapes++
+		}
 		now := time.Now()
 		if err == nil {
 			if n > 0 && c.first == 0 {
@@ -160,6 +166,36 @@ func (c *consumed) finish(ctx context.Context, r *RunResult, w *workerProc, ep *
 			r.fail(fmt.Errorf("the consume-only mapping delivered %d lines to %s", s.Lines, name))
 		}
 	}
+}
+
+// scrapeCost measures what one /metrics scrape costs the caught-up worker:
+// its CPU while scraped every scrapeInterval for seconds, less its idle
+// rate (idlePct of a core), per scrape.
+func (b *bench) scrapeCost(ctx context.Context, w *workerProc, idlePct float64, seconds int) (float64, error) {
+	addr, err := w.httpAddr(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cpu0, err := procCPU(w.pid())
+	if err != nil {
+		return 0, err
+	}
+	start, n := time.Now(), 0
+	for time.Since(start) < time.Duration(seconds)*time.Second {
+		if _, err := scrapeCounter(ctx, b.http, addr, consumedMetric); err != nil {
+			return 0, err
+		}
+		n++
+		if !sleepCtx(ctx, scrapeInterval) {
+			return 0, ctx.Err()
+		}
+	}
+	cpu1, err := procCPU(w.pid())
+	if err != nil {
+		return 0, err
+	}
+	spent := cpu1 - cpu0 - idlePct/100*time.Since(start).Seconds()
+	return max(spent, 0) / float64(n), nil
 }
 
 // checkAlive fails when p exited, when nothing moved for 90 s, or past

@@ -48,7 +48,13 @@ type PartitionRow struct {
 	// without start-up and group join (which grow with partitions too, but
 	// not with events); 0 for the fan-out rows.
 	SteadyCPUPerMillion float64 `json:"steady_cpu_s_per_million,omitempty"`
-	PeakRSSMiB          float64 `json:"peak_rss_mib"`
+	// For the consume-only worker: what one of the harness's /metrics
+	// scrapes costs it (measured caught up), how many fell between its first
+	// and last event, and the steady figure without them.
+	ScrapeCPUMs                 float64 `json:"scrape_cpu_ms,omitempty"`
+	Scrapes                     int     `json:"scrapes,omitempty"`
+	SteadyLessScrapesPerMillion float64 `json:"steady_cpu_s_per_million_less_scrapes,omitempty"`
+	PeakRSSMiB                  float64 `json:"peak_rss_mib"`
 	// Idle figures, caught up with nothing to read, over IdleSeconds
 	// (absent for rows measured on the backlog only).
 	Idle  *IdleCost `json:"idle,omitempty"`
@@ -69,6 +75,10 @@ type IdleCost struct {
 // partitionSettle is how long a caught-up reader is left before its idle
 // window: the last commit, the end of the backlog's garbage collection.
 const partitionSettle = 3 * time.Second
+
+// scrapeCostSeconds is how long the caught-up consume-only worker is
+// scraped to measure what a scrape costs it.
+const scrapeCostSeconds = 5
 
 func partitionTopic(n int) string { return "bench-parts-" + strconv.Itoa(n) }
 
@@ -214,9 +224,18 @@ func (b *bench) partitionWorkerConsumeOnly(ctx context.Context, n int) Partition
 		row.Error = err.Error()
 		return row
 	}
+	cost, err := b.scrapeCost(ctx, w, row.Idle.CPUPct, scrapeCostSeconds)
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
 	r := &RunResult{}
 	c.finish(ctx, r, w, ep)
 	row.fromRun(r)
+	row.ScrapeCPUMs, row.Scrapes = cost*1000, c.scrapes
+	less := c.steady
+	less.CPULast -= cost * float64(c.scrapes)
+	row.SteadyLessScrapesPerMillion = less.perMillion()
 	return row
 }
 
@@ -285,11 +304,15 @@ var partitionMeasures = []struct {
 	get  func(PartitionRow) (float64, bool)
 	unit string
 }{
+	{"backlog CPU-s per M events, first to last event, less the harness's /metrics scrapes", func(r PartitionRow) (float64, bool) {
+		return r.SteadyLessScrapesPerMillion, r.SteadyLessScrapesPerMillion > 0
+	}, "%.2f"},
 	{"backlog CPU-s per M events, first to last event", func(r PartitionRow) (float64, bool) {
 		return r.SteadyCPUPerMillion, r.SteadyCPUPerMillion > 0
 	}, "%.2f"},
 	{"backlog CPU-s per M events, whole process", func(r PartitionRow) (float64, bool) { return r.CPUPerMillion, r.CPUPerMillion > 0 }, "%.2f"},
 	{"backlog events/s", func(r PartitionRow) (float64, bool) { return r.EventsPerSec, r.EventsPerSec > 0 }, "%.0f"},
+	{"one /metrics scrape, ms of worker CPU", func(r PartitionRow) (float64, bool) { return r.ScrapeCPUMs, r.Scrapes > 0 }, "%.2f"},
 	{"idle CPU, % of a core", func(r PartitionRow) (float64, bool) {
 		return idleOf(r, func(c *IdleCost) float64 { return c.CPUPct })
 	}, "%.2f%%"},
@@ -394,7 +417,7 @@ func (ps *PartitionScaling) targets() []Target {
 	// Consume-only rows are measured from the first event to the last;
 	// fan-out rows over the whole process, start-up included.
 	for _, c := range []struct{ mapping, measure, what string }{
-		{"consume_only", "backlog CPU-s per M events, first to last event", "consume_only, first to last event"},
+		{"consume_only", "backlog CPU-s per M events, first to last event, less the harness's /metrics scrapes", "consume_only, first to last event"},
 		{"fan_out", "backlog CPU-s per M events, whole process", "fan_out, whole process"},
 	} {
 		a, b, ratio, ok := ps.scaling("worker", c.mapping, measureGet(c.measure))

@@ -8,8 +8,8 @@ import (
 func TestPartitionScalingTargets(t *testing.T) {
 	t.Parallel()
 	ps := &PartitionScaling{Counts: []int{12, 192}, Rows: []PartitionRow{
-		{Design: "worker", Mapping: "consume_only", Partitions: 12, CPUPerMillion: 2, SteadyCPUPerMillion: 1, EventsPerSec: 100, Idle: &IdleCost{CPUPct: 0.5, OpenFDs: 14, BrokerCPUPct: 1}},
-		{Design: "worker", Mapping: "consume_only", Partitions: 192, CPUPerMillion: 2.2, SteadyCPUPerMillion: 1.4, EventsPerSec: 90, Idle: &IdleCost{CPUPct: 0.6, OpenFDs: 15, BrokerCPUPct: 1.2}},
+		{Design: "worker", Mapping: "consume_only", Partitions: 12, CPUPerMillion: 2, SteadyCPUPerMillion: 1.1, SteadyLessScrapesPerMillion: 1, EventsPerSec: 100, Idle: &IdleCost{CPUPct: 0.5, OpenFDs: 14, BrokerCPUPct: 1}},
+		{Design: "worker", Mapping: "consume_only", Partitions: 192, CPUPerMillion: 2.2, SteadyCPUPerMillion: 1.6, SteadyLessScrapesPerMillion: 1.4, EventsPerSec: 90, Idle: &IdleCost{CPUPct: 0.6, OpenFDs: 15, BrokerCPUPct: 1.2}},
 		{Design: "batch_consume", Mapping: "none", Partitions: 12, CPUPerMillion: 1, Idle: &IdleCost{CPUPct: 0.4, OpenFDs: 20, BrokerCPUPct: -1}},
 		{Design: "batch_consume", Mapping: "none", Partitions: 192, CPUPerMillion: 1.1, Idle: &IdleCost{CPUPct: 4, OpenFDs: 200, BrokerCPUPct: -1}},
 		{Design: "worker", Mapping: "fan_out", Partitions: 12, CPUPerMillion: 10},

@@ -405,6 +405,14 @@ func (rep *Report) evaluate() {
 				passed(agg.ReadBack.Match))
 		}
 	}
+	if only != nil && rep.Partitions != nil {
+		for _, row := range rep.Partitions.Rows {
+			if row.Design == "worker" && row.Mapping == "consume_only" && row.Partitions == rep.Setup.Partitions && row.Scrapes > 0 && only.Events > 0 {
+				share := row.ScrapeCPUMs / 1000 * (only.Seconds / scrapeInterval.Seconds()) / float64(only.Events) * 1e6
+				rep.Notes = append(rep.Notes, fmt.Sprintf("the consume-only row includes the harness's /metrics scrapes (every %s, for its first and last event): on %d partitions one costs the worker %.2f ms (partitions phase), about %.2f CPU-s per million events at that row's speed", scrapeInterval, row.Partitions, row.ScrapeCPUMs, share))
+			}
+		}
+	}
 	t = append(t, rep.Partitions.targets()...)
 	rep.Targets = t
 }
