@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,52 +35,19 @@ const (
 // built on it. (Batch.ReadMessage, which allocates key, value and headers
 // per message, measured 1.8-2.5 CPU-s per million against Batch.Read's
 // 0.95-1.25 in the same runs; a worker that must hold values until they are
-// acknowledged still need not allocate three slices per message.) It prints a consumeDone line once it has read --events messages,
-// then keeps polling (an idle reader, for the partition scaling phase)
-// until SIGTERM.
+// acknowledged still need not allocate three slices per message.) It
+// prints a consumeDone line once it has read --events messages, then keeps
+// polling (an idle reader, for the partition scaling phase) until SIGTERM.
 func cmdBatchRef(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("batchref", flag.ContinueOnError)
-	brokers := fs.String("brokers", "127.0.0.1:19392", "comma-separated bootstrap brokers")
-	topic := fs.String("topic", "bench-events", "topic")
-	group := fs.String("group", "bench-batchref", "consumer group")
-	events := fs.Int64("events", 0, "messages to read before reporting")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	addrs := strings.Split(*brokers, ",")
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                *group,
-		Brokers:           addrs,
-		Topics:            []string{*topic},
-		StartOffset:       kafka.FirstOffset,
-		JoinGroupBackoff:  time.Second,
-		HeartbeatInterval: 3 * time.Second,
-	})
+	o, err := parseRefOptions("batchref", args)
 	if err != nil {
 		return err
 	}
-	defer cg.Close()
-
-	c := &batchCounter{want: *events, out: stdout}
+	c := &batchCounter{want: o.events, out: stdout}
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second}
-	for {
-		gen, err := cg.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-				return nil
-			}
-			fmt.Fprintln(stderr, "batchref: group:", err)
-			continue
-		}
-		for t, parts := range gen.Assignments {
-			for _, pa := range parts {
-				gen.Start(func(ctx context.Context) {
-					// Returns when the generation ends (rebalance or Close).
-					readPartitionBatches(ctx, dialer, addrs[0], t, pa.ID, pa.Offset, c, stderr)
-				})
-			}
-		}
-	}
+	return readGroup(ctx, "batchref", o, stderr, func(ctx context.Context, topic string, partition int, offset int64) {
+		readPartitionBatches(ctx, dialer, o.brokers[0], topic, partition, offset, c, stderr)
+	})
 }
 
 // batchCounter is refconsume's count, kept per fetched batch rather than
