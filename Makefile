@@ -37,7 +37,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	bash scripts/fuzz.sh $${FUZZTIME:-20s}
 
 .PHONY: bench
-bench: ## end-to-end benchmark vs a bare consumer and a stock-SDK pipeline, plus micro-benchmarks; writes scripts/bench-report-<date>.md
+bench: ## end-to-end benchmark vs bare consumers (kafka.Reader, batch API) and a stock-SDK pipeline, consume-only and partition scaling, plus micro-benchmarks; writes scripts/bench-report-<date>.md
 	bash scripts/bench.sh
 
 .PHONY: chaos

@@ -102,6 +102,9 @@ func (v *validator) kafka(k *Kafka) {
 	if k.MaxPendingPerPartition < 1 {
 		v.add("kafka.max_pending_per_partition", "must be at least 1, got %d", k.MaxPendingPerPartition)
 	}
+	if k.FetchMinBytes < 1 || k.FetchMinBytes > k.FetchMaxBytes {
+		v.add("kafka.fetch_min_bytes", "must be at least 1 and at most kafka.fetch_max_bytes")
+	}
 	if k.FetchMaxBytes < 1<<20 {
 		v.add("kafka.fetch_max_bytes", "must be at least 1MiB so the largest Kafka message fits")
 	}

@@ -8,14 +8,18 @@
 # port and data dir; franz-go kfake in a subprocess if Java is missing), a
 # dataset of BENCH_EVENTS generated Segment events on a 12-partition topic,
 # and, one after the other on the same data, each its own OS process:
-#   bare kafka-go consumer group (reference 1), the straightforward SDK
+#   bare kafka-go consumer group on kafka.Reader (reference 1) and on
+#   kafka-go's batch API (reference 1b, the client's floor), the worker with
+#   a mapping that matches nothing (consume-only), the straightforward SDK
 #   pipeline (reference 2), the worker (with a CPU profile), the worker at
 #   5,000 events/s for latency, the worker against a per-stream quota
-#   (adaptive, fixed 16, and with 30% of records throttled), and the worker
-#   with aggregation (S3 objects read back and compared).
+#   (adaptive, fixed 16, and with 30% of records throttled), the worker
+#   with aggregation (S3 objects read back and compared), and partition
+#   scaling: on a topic of 12 and one of 192 partitions (BENCH_PARTITION_EVENTS
+#   each), the worker and the batch-API reader on the backlog, then idle.
 # Ratios within one run are what count: the machine is shared and noisy.
 #
-# Usage: scripts/bench.sh            (make bench; ~5-10 minutes at 1,000,000 events)
+# Usage: scripts/bench.sh            (make bench; ~8-12 minutes at 1,000,000 events)
 #        BENCH_EVENTS=100000 scripts/bench.sh        quick check
 #
 # Env knobs (defaults):
@@ -28,7 +32,11 @@
 #   BENCH_QUOTA_BYTES=10485760    per-stream quota, bytes/s
 #   BENCH_QUOTA_SECONDS=30        length of each quota run after its first acknowledgement
 #   BENCH_PROFILE_SECONDS=20      worker CPU profile during the end-to-end run (0: off)
-#   BENCH_PHASES=consume,sdk,worker,latency,quota,aggregate
+#   BENCH_PHASES=consume,batchref,consumeonly,sdk,worker,latency,quota,aggregate,partitions
+#   BENCH_PARTITION_COUNTS=12,192 partition counts the partitions phase compares
+#   BENCH_PARTITION_EVENTS=200000 events on each of its topics
+#   BENCH_IDLE_SECONDS=20         its idle window (CPU, descriptors, broker CPU)
+#   BENCH_PARTITION_FANOUT=1      0 skips its worker runs with the fan-out mapping
 #   BENCH_MICRO=1                 0 skips the micro-benchmarks
 #   BENCH_BENCHTIME=1s            -benchtime of the micro-benchmarks
 #   BENCH_KEEP=0                  1 keeps the Kafka data dir and the S3 objects

@@ -44,6 +44,7 @@ func commands() []command {
 			}},
 		{name: "sandbox", args: "[flags]", help: "run the worker on an embedded Kafka and Firehose", run: cmdSandbox},
 		{name: "produce", args: "[flags]", help: "send generated or replayed Segment events to a topic", run: cmdProduce},
+		{name: "redrive", args: "--config FILE", help: "send dead letters back to the stream that refused them", run: cmdRedrive},
 		{name: "version", aliases: []string{"--version", "-v"}, help: "print the version", run: cmdVersion},
 		{name: "help", aliases: []string{"-h", "--help"}, run: cmdHelp},
 	}

@@ -220,6 +220,33 @@ func TestMetricsEqualWhatHappened(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.query, got, c.want)
 		}
 	}
+	// Billing: each accepted record (with its newline) in 5,120-byte steps.
+	billed := 0
+	for _, s := range []string{"everything", "orders"} {
+		for _, r := range fh.Records(s) {
+			billed += (len(r) + 5119) / 5120
+		}
+	}
+	if got := m(`firehose_worker_billed_units_total`); got != float64(billed) || billed < accepted {
+		t.Errorf("billed units = %v, want %d (%d records)", got, billed, accepted)
+	}
+	// Freshness: nothing pending, so every age is 0, and both partitions and
+	// both streams report how long ago something last finished.
+	for _, what := range []string{"partition", "stream"} {
+		if got := m(`firehose_worker_` + what + `_pending_age_seconds`); got != 0 {
+			t.Errorf("%s pending age = %v with nothing pending, want 0", what, got)
+		}
+	}
+	for _, q := range []string{
+		`firehose_worker_partition_since_finish_seconds{messaging_destination_partition_id="0"}`,
+		`firehose_worker_partition_since_finish_seconds{messaging_destination_partition_id="1"}`,
+		`firehose_worker_stream_since_finish_seconds{firehose_stream="everything"}`,
+		`firehose_worker_stream_since_finish_seconds{firehose_stream="orders"}`,
+	} {
+		if got := m(q); got <= 0 || got > 60 {
+			t.Errorf("%s = %v, want a few seconds", q, got)
+		}
+	}
 	if m(`firehose_worker_put_retries_total`) < 6 || m(`firehose_worker_rebalances_total`) < 1 || m(`firehose_worker_put_duration_seconds_count`) == 0 {
 		t.Errorf("retries %v, rebalances %v, put duration count %v", m(`firehose_worker_put_retries_total`), m(`firehose_worker_rebalances_total`), m(`firehose_worker_put_duration_seconds_count`))
 	}
@@ -255,9 +282,30 @@ func TestReadyzTurnsUnreadyWhileFirehoseIsBlocked(t *testing.T) {
 	if c, _ := w.get(t, "/healthz"); c != 200 {
 		t.Errorf("/healthz = %d while stuck: the process is alive", c)
 	}
+	// The freshness gauges see it too: the oldest message's age and the time
+	// since anything finished both grow, for the partition and the stream,
+	// which is what the stuck-stream alert looks for.
+	fh.Await(t, 30*time.Second, "pending age and since-finish past 500ms", func() bool {
+		m := w.metrics(t)
+		for _, q := range []string{
+			`firehose_worker_partition_pending_age_seconds{messaging_destination_partition_id="0"}`,
+			`firehose_worker_partition_since_finish_seconds{messaging_destination_partition_id="0"}`,
+			`firehose_worker_stream_pending_age_seconds{firehose_stream="everything"}`,
+			`firehose_worker_stream_since_finish_seconds{firehose_stream="everything"}`,
+		} {
+			if m(q) < 0.5 {
+				return false
+			}
+		}
+		return true
+	})
 	fh.Sim.Faults().Unblock()
 	await("ready again after Firehose recovers", status("/readyz"), 200)
 	fh.Await(t, 30*time.Second, "every record", func() bool { return missing(want, itest.Multiset(fh.Records("everything"))) == 0 })
+	fh.Await(t, 30*time.Second, "pending age back to 0", func() bool {
+		m := w.metrics(t)
+		return m(`firehose_worker_partition_pending_age_seconds`) == 0 && m(`firehose_worker_stream_pending_age_seconds`) == 0
+	})
 }
 
 // otlpReceiver keeps the bodies of the OTLP/HTTP requests it receives.

@@ -33,6 +33,15 @@ type Record struct {
 // Size is the bytes of r as Firehose counts them: Data and its newline.
 func (r Record) Size() int { return len(r.Data) + 1 }
 
+// BillingUnit is the step in which Firehose bills ingested data: every record
+// is rounded up to the next 5 KB.
+// https://aws.amazon.com/firehose/pricing/
+const BillingUnit = 5120
+
+// BilledUnits is what r costs: ceil(Size / BillingUnit). A packed record is
+// one record to Firehose, billed on its whole size.
+func (r Record) BilledUnits() int { return (r.Size() + BillingUnit - 1) / BillingUnit }
+
 // Batch is a set of records for one PutRecordBatch call.
 type Batch struct {
 	Records []Record

@@ -167,6 +167,11 @@ func TestAggregatePacksUpToTheRecordLimit(t *testing.T) {
 	if n := bytes.Count(recs[0].Data, []byte("\n")); n != 999 || !bytes.HasPrefix(recs[0].Data, []byte("aaa")) || recs[0].Data[len(recs[0].Data)-1] != 'a' {
 		t.Errorf("first record holds %d events, want 1000", n+1)
 	}
+	// Billed as the three records Firehose receives: 1,000 KiB is 200
+	// units, where the 1,000 events alone would bill 1,000.
+	if u := recs[0].BilledUnits() + recs[1].BilledUnits() + recs[2].BilledUnits(); u != 200+1+200 {
+		t.Errorf("billed units %d, want 401", u)
+	}
 	for _, r := range recs {
 		r.Part.Done()
 	}

@@ -45,6 +45,13 @@ type allOptions struct {
 	ProfileSeconds int
 	Phases         string
 	Keep           bool
+	// The partitions phase: the counts compared, the events on each
+	// count's topic, the idle window, and whether the worker also runs the
+	// fan-out mapping there.
+	PartitionCounts []int
+	PartitionEvents int64
+	IdleSeconds     int
+	PartitionFanOut bool
 }
 
 func parseAllOptions(args []string) (allOptions, error) {
@@ -68,13 +75,21 @@ func parseAllOptions(args []string) (allOptions, error) {
 	fs.IntVar(&o.QuotaWarmup, "quota-warmup", 5, "seconds after the first ack left out of goodput (the bucket's 1 s burst, ramp-up)")
 	fs.Float64Var(&o.FailFraction, "fail-fraction", 0.3, "share of records throttled one by one in the fault run")
 	fs.IntVar(&o.ProfileSeconds, "profile-seconds", int(envInt("BENCH_PROFILE_SECONDS", 20)), "CPU profile of the worker during the end-to-end run; 0 turns it off")
-	fs.StringVar(&o.Phases, "phases", envString("BENCH_PHASES", "consume,sdk,worker,latency,quota,aggregate"), "phases to run (BENCH_PHASES)")
+	fs.StringVar(&o.Phases, "phases", envString("BENCH_PHASES", "consume,batchref,consumeonly,sdk,worker,latency,quota,aggregate,partitions"), "phases to run (BENCH_PHASES)")
+	counts := fs.String("partition-counts", envString("BENCH_PARTITION_COUNTS", "12,192"), "partition counts compared by the partitions phase (BENCH_PARTITION_COUNTS)")
+	fs.Int64Var(&o.PartitionEvents, "partition-events", envInt("BENCH_PARTITION_EVENTS", 200_000), "events on each topic of the partitions phase (BENCH_PARTITION_EVENTS)")
+	fs.IntVar(&o.IdleSeconds, "idle-seconds", int(envInt("BENCH_IDLE_SECONDS", 20)), "idle window of the partitions phase (BENCH_IDLE_SECONDS)")
+	fs.BoolVar(&o.PartitionFanOut, "partition-fanout", os.Getenv("BENCH_PARTITION_FANOUT") != "0", "the partitions phase also runs the worker with the fan-out mapping (BENCH_PARTITION_FANOUT=0 skips it)")
 	fs.BoolVar(&o.Keep, "keep", os.Getenv("BENCH_KEEP") == "1", "keep the Kafka data and S3 objects (BENCH_KEEP=1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.Events <= 0 || o.Partitions <= 0 {
-		return o, errors.New("events and partitions must be positive")
+	if o.Events <= 0 || o.Partitions <= 0 || o.PartitionEvents <= 0 || o.IdleSeconds <= 0 {
+		return o, errors.New("events, partitions, partition events and idle seconds must be positive")
+	}
+	var err error
+	if o.PartitionCounts, err = parseCounts(*counts); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -197,6 +212,8 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		run   func(context.Context) *RunResult
 	}{
 		{"consume", b.runRefConsume},
+		{"batchref", b.runBatchRef},
+		{"consumeonly", b.runConsumeOnly},
 		{"sdk", b.runRefSDK},
 		{"worker", b.runWorkerMain},
 		{"latency", b.runLatency},
@@ -204,6 +221,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		{"quota", b.runQuotaFixed},
 		{"quota", b.runQuotaFaults},
 		{"aggregate", b.runAggregate},
+		{"partitions", b.runPartitions},
 	}
 	for _, s := range steps {
 		if !phases[s.phase] || ctx.Err() != nil {
@@ -255,6 +273,12 @@ func (b *bench) fileLog(name string) io.Writer {
 	return f // closed at exit; a handful per run
 }
 
+// produceAttempts is how often the producer tries a batch. A new topic's
+// partitions have leaders in the metadata a moment before the broker takes
+// writes for them ("Not Leader For Partition"), longer on a loaded machine
+// than eventgen's default of 3 attempts covers.
+const produceAttempts = 10
+
 // produceDataset creates the topic and produces the events once; every
 // phase reads the same data.
 func (b *bench) produceDataset(ctx context.Context) error {
@@ -269,6 +293,7 @@ func (b *bench) produceDataset(ctx context.Context) error {
 	b.logf("producing %d events to %s (%d partitions)", b.opts.Events, datasetTopic, b.opts.Partitions)
 	st, err := eventgen.Produce(ctx, eventgen.ProduceOptions{
 		Brokers: []string{addr}, Topic: datasetTopic, Count: int(b.opts.Events), ProgressInterval: 5 * time.Second,
+		MaxAttempts: produceAttempts,
 	}, src, func(s eventgen.Stats) {
 		b.logf("produced %d (%.0f/s)", s.Sent, s.PerSecond())
 	})
@@ -385,40 +410,78 @@ func (b *bench) waitDelivered(ctx context.Context, ep *endpointClient, p *proc, 
 
 // runRefConsume is reference 1, the bare consumer.
 func (b *bench) runRefConsume(ctx context.Context) *RunResult {
-	r := &RunResult{Name: "bare_consume", Kind: "backlog", Description: "reference 1: kafka-go consumer group reading every partition to the end, discarding"}
-	b.logf("run %s", r.Name)
-	lines := make(chan string, 4)
-	p, err := startProc(procOptions{
-		Name: r.Name, Path: b.self, Log: b.fileLog(r.Name), Lines: lines,
-		Args: []string{"refconsume", "--brokers", b.broker.Addr, "--topic", datasetTopic, "--group", "bench-refconsume",
-			"--events", strconv.FormatInt(b.opts.Events, 10)},
-	})
+	r := &RunResult{Name: "bare_consume", Kind: "backlog", Description: "reference 1: kafka-go consumer group, one kafka.Reader per partition (FetchMessage), reading every partition to the end, discarding"}
+	return b.runRef(ctx, r, "refconsume", "bench-refconsume")
+}
+
+// runBatchRef is reference 1b, the bare consumer on kafka-go's batch API.
+func (b *bench) runBatchRef(ctx context.Context) *RunResult {
+	r := &RunResult{Name: "batch_consume", Kind: "backlog", Description: "reference 1b: the same consumer group, then per partition Dialer.DialLeader + Conn.ReadBatchWith + Batch.Read into one reused buffer (values only), discarding: kafka-go's own floor"}
+	return b.runRef(ctx, r, "batchref", "bench-batchref")
+}
+
+func (b *bench) runRef(ctx context.Context, r *RunResult, command, group string) *RunResult {
+	rr, err := b.startRefReader(ctx, r.Name, command, datasetTopic, group, b.opts.Events)
 	if err != nil {
 		return r.fail(err)
 	}
-	defer p.Stop(30 * time.Second)
+	rr.finish(r)
+	return r
+}
+
+// refRun is a reference reader (`benchrun refconsume` or `batchref`) that
+// has read the messages it was asked for and still runs, polling.
+type refRun struct {
+	p    *proc
+	done consumeDone
+	// cpu and hwm are its CPU time and peak RSS when it reported.
+	cpu, hwm float64
+}
+
+// startRefReader starts `benchrun <command>` on topic and waits until it
+// reports having read events messages. On error the process is stopped.
+func (b *bench) startRefReader(ctx context.Context, name, command, topic, group string, events int64) (*refRun, error) {
+	b.logf("run %s", name)
+	lines := make(chan string, 4)
+	p, err := startProc(procOptions{
+		Name: name, Path: b.self, Log: b.fileLog(name), Lines: lines,
+		Args: []string{command, "--brokers", b.broker.Addr, "--topic", topic, "--group", group,
+			"--events", strconv.FormatInt(events, 10)},
+	})
+	if err != nil {
+		return nil, err
+	}
 	t := time.NewTimer(b.deliveryTimeout())
 	defer t.Stop()
-	var done consumeDone
+	rr := &refRun{p: p}
 	select {
 	case line, ok := <-lines:
-		if !ok || json.Unmarshal([]byte(line), &done) != nil {
-			return r.fail(fmt.Errorf("refconsume ended without a result: %v", p.Err()))
+		if !ok || json.Unmarshal([]byte(line), &rr.done) != nil {
+			err = fmt.Errorf("%s ended without a result: %v", command, p.Err())
 		}
 	case <-t.C:
-		return r.fail(errors.New("refconsume timed out"))
+		err = fmt.Errorf("%s timed out", command)
 	case <-ctx.Done():
-		return r.fail(ctx.Err())
+		err = ctx.Err()
+	}
+	if err != nil {
+		p.Stop(30 * time.Second)
+		return nil, err
 	}
 	go func() {
 		for range lines {
 		}
 	}()
-	cpu, _ := procCPU(p.pid())
-	_, hwm, _ := procRSS(p.pid())
-	u := p.Stop(30 * time.Second)
-	r.measure(done.Count, done.First, done.Last, cpu, hwm, u, p.Samples(), p.start)
-	return r
+	rr.cpu, _ = procCPU(p.pid())
+	_, rr.hwm, _ = procRSS(p.pid())
+	return rr, nil
+}
+
+// finish stops the reader and fills r with its figures.
+func (rr *refRun) finish(r *RunResult) {
+	u := rr.p.Stop(30 * time.Second)
+	r.measure(rr.done.Count, rr.done.First, rr.done.Last, rr.cpu, rr.hwm, u, rr.p.Samples(), rr.p.start)
+	r.SteadyCPUPerMillion = rr.done.Steady.perMillion()
 }
 
 // rowsFlag renders rows for `benchrun refsdk --rows`.
@@ -447,13 +510,13 @@ func (b *bench) runRefSDK(ctx context.Context) *RunResult {
 		return r.fail(err)
 	}
 	defer p.Stop(30 * time.Second)
-	return b.finishBacklogRun(ctx, r, p, ep, epc, b.expectFan.PerStream(), nil, nil)
+	return b.finishBacklogRun(ctx, r, p, ep, epc, b.opts.Events, b.expectFan.PerStream(), nil, nil)
 }
 
 // finishBacklogRun waits until the endpoint has every expected line, then
 // measures p, stops it and records what the endpoint saw after it exited.
 // afterDone, if set, runs between the measurement and SIGTERM.
-func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *proc, ep *endpointClient, expect map[string]int64, onFirst, afterDone func()) *RunResult {
+func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *proc, ep *endpointClient, events int64, expect map[string]int64, onFirst, afterDone func()) *RunResult {
 	st, err := b.waitDelivered(ctx, ep, p, expect, b.deliveryTimeout(), onFirst)
 	if err != nil {
 		r.Streams = st.Streams
@@ -473,7 +536,7 @@ func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *p
 		return r.fail(err)
 	}
 	first, last := ackSpan(st.Streams, expect)
-	r.measure(b.opts.Events, first, last, cpu, hwm, u, p.Samples(), p.start)
+	r.measure(events, first, last, cpu, hwm, u, p.Samples(), p.start)
 	r.Streams = final.Streams
 	r.Calls = &final.Calls
 	for name := range expect {
@@ -544,7 +607,7 @@ func (b *bench) runWorkerMain(ctx context.Context) *RunResult {
 			b.report.ProfileSeconds = b.opts.ProfileSeconds
 		}
 	}
-	return b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.expectFan.PerStream(), onFirst, afterDone)
+	return b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.opts.Events, b.expectFan.PerStream(), onFirst, afterDone)
 }
 
 // addHeapProfile renders a heap profile once per sample index.
@@ -818,7 +881,7 @@ func (b *bench) runAggregate(ctx context.Context) *RunResult {
 		return r.fail(err)
 	}
 	defer w.Stop(60 * time.Second)
-	b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.expectAgg.PerStream(), nil, nil)
+	b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.opts.Events, b.expectAgg.PerStream(), nil, nil)
 	if r.Error != "" {
 		return r
 	}

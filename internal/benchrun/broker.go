@@ -21,8 +21,10 @@ import (
 // broker is the Kafka cluster the benchmark runs against.
 type broker struct {
 	// Kind is "apache-kafka <version>" or "kfake".
-	Kind  string
-	Addr  string
+	Kind string
+	Addr string
+	// PID is the broker's process, for its CPU time; 0 when unknown.
+	PID   int
 	stop  func() error
 	notes []string
 }
@@ -88,6 +90,10 @@ func startApacheKafka(ctx context.Context, opts brokerOptions) (*broker, error) 
 		return nil, fmt.Errorf("scripts/kafka.sh start: %w", err)
 	}
 	b := &broker{Kind: "apache-kafka " + kafkaVersion(opts.Root), Addr: "127.0.0.1:" + strconv.Itoa(opts.Port)}
+	// kafka.sh execs the JVM from the process that wrote the pid file.
+	if pid, err := os.ReadFile(filepath.Join(dataDir, "kafka.pid")); err == nil {
+		b.PID, _ = strconv.Atoi(strings.TrimSpace(string(pid)))
+	}
 	b.stop = func() error {
 		// Stopping must work after ctx ended (Ctrl-C), hence its own context.
 		sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -137,7 +143,7 @@ func startKfake(ctx context.Context, opts brokerOptions) (*broker, error) {
 		for range lines { // keep its stdout drained
 		}
 	}()
-	return &broker{Kind: "kfake", Addr: addr, stop: func() error {
+	return &broker{Kind: "kfake", Addr: addr, PID: p.pid(), stop: func() error {
 		p.Stop(10 * time.Second)
 		return nil
 	}}, nil
@@ -170,9 +176,12 @@ func cmdBroker(ctx context.Context, args []string, stdout, _ io.Writer) error {
 
 // createTopic creates topic with the given partitions (an existing one is
 // an error: every run starts on a fresh cluster) and waits until every
-// partition has a leader: metadata lists a new topic's partitions before
-// their leaders are elected, and producing then fails with "Not Leader For
-// Partition".
+// partition takes writes. Metadata lists a new topic's partitions, and then
+// their leaders, before the leader has opened the partition's log;
+// producing then fails with "Not Leader For Partition", the more so the
+// more partitions and the busier the machine. ListOffsets is answered by
+// the leader from its log, so once it succeeds for every partition the
+// topic is ready.
 func createTopic(ctx context.Context, addr, topic string, partitions int) error {
 	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 30 * time.Second}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
@@ -184,20 +193,48 @@ func createTopic(ctx context.Context, addr, topic string, partitions int) error 
 	if err := resp.Errors[topic]; err != nil {
 		return fmt.Errorf("creating topic %q: %w", topic, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions &&
-			allLed(md.Topics[0].Partitions) {
+		err := topicReady(ctx, client, topic, partitions)
+		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("waiting for topic %q: %v", topic, err)
+			return fmt.Errorf("waiting for topic %q: %w", topic, err)
 		}
 		if !sleepCtx(ctx, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
+}
+
+// topicReady checks that every partition of topic has a leader that
+// answers ListOffsets for it.
+func topicReady(ctx context.Context, client *kafka.Client, topic string, partitions int) error {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return err
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) != partitions || !allLed(md.Topics[0].Partitions) {
+		return errors.New("not every partition has a leader yet")
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for p := range partitions {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	resp, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return err
+	}
+	if got := len(resp.Topics[topic]); got != partitions {
+		return fmt.Errorf("offsets of %d of %d partitions", got, partitions)
+	}
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return fmt.Errorf("partition %d: %w", po.Partition, po.Error)
+		}
+	}
+	return nil
 }
 
 func allLed(parts []kafka.Partition) bool {

@@ -10,7 +10,10 @@
 //	benchrun endpoint     a Firehose-compatible endpoint (firehosesim) that
 //	                      acknowledges at once and counts what it accepted
 //	benchrun refconsume   reference 1: a bare kafka-go consumer group that
-//	                      reads the topic and discards it
+//	                      reads the topic through kafka.Reader and discards it
+//	benchrun batchref     reference 1b: the same group reading each partition
+//	                      through kafka-go's batch API (Conn.ReadBatchWith,
+//	                      Batch.Read), the client's floor
 //	benchrun refsdk       reference 2: the straightforward pipeline with the
 //	                      SDK at its defaults (encoding/json, 500 per call)
 //	benchrun micro        turn `go test -bench` output into report sections
@@ -35,7 +38,8 @@ commands:
   all         run the whole benchmark and write scripts/bench-report-<date>.{md,json}
   broker      serve an in-process Kafka (kfake) until SIGTERM
   endpoint    serve a counting Firehose-compatible endpoint until SIGTERM
-  refconsume  bare kafka-go consumer group reference
+  refconsume  bare kafka-go consumer group reference (kafka.Reader)
+  batchref    bare consumer group on kafka-go's batch API (Conn.ReadBatchWith)
   refsdk      straightforward SDK-defaults pipeline reference
   micro       append parsed 'go test -bench' output to a report
 `
@@ -58,6 +62,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"broker":     cmdBroker,
 		"endpoint":   cmdEndpoint,
 		"refconsume": cmdRefConsume,
+		"batchref":   cmdBatchRef,
 		"refsdk":     cmdRefSDK,
 		"micro":      cmdMicro,
 	}

@@ -29,6 +29,8 @@ type Report struct {
 	Runs     []*RunResult `json:"runs"`
 	Ratios   Ratios       `json:"ratios"`
 	Targets  []Target     `json:"targets"`
+	// Partitions is the partitions phase: cost against partition count.
+	Partitions *PartitionScaling `json:"partition_scaling,omitempty"`
 	// Profile is `go tool pprof -top` of the worker during the end-to-end
 	// run, flat then cumulative.
 	Profile        string `json:"worker_cpu_profile_top,omitempty"`
@@ -110,7 +112,11 @@ type RunResult struct {
 	// which shares the machine's cores with it; 0 for runs without one.
 	EndpointCPUSeconds float64 `json:"endpoint_cpu_s,omitempty"`
 	CPUPerMillion      float64 `json:"cpu_s_per_million"`
-	EventsPerCPUSecond float64 `json:"events_per_cpu_s"`
+	// SteadyCPUPerMillion leaves start-up out: CPU from the first events
+	// read to the last, per million of those in between (consume-only and
+	// batch-API runs; 0 where not measured).
+	SteadyCPUPerMillion float64 `json:"steady_cpu_s_per_million,omitempty"`
+	EventsPerCPUSecond  float64 `json:"events_per_cpu_s"`
 	// PeakRSSMiB is the highest VmHWM (peak resident set) read from the
 	// process, sampled every second until it exited (so including its
 	// shutdown, except the last second); HWMAtDoneMiB is VmHWM when the work
@@ -163,12 +169,19 @@ type QuotaResult struct {
 
 // Ratios are the worker's figures over the references', from one run.
 type Ratios struct {
-	ThroughputVsBare   float64 `json:"throughput_vs_bare_consume"`
-	ThroughputVsSDK    float64 `json:"throughput_vs_sdk_defaults"`
-	EventsPerCPUVsBare float64 `json:"events_per_cpu_s_vs_bare_consume"`
-	EventsPerCPUVsSDK  float64 `json:"events_per_cpu_s_vs_sdk_defaults"`
-	RSSVsBare          float64 `json:"peak_rss_vs_bare_consume"`
-	RSSVsSDK           float64 `json:"peak_rss_vs_sdk_defaults"`
+	ThroughputVsBare float64 `json:"throughput_vs_bare_consume"`
+	ThroughputVsSDK  float64 `json:"throughput_vs_sdk_defaults"`
+	// ...VsBatch compare with the batch-API reader (batch_consume),
+	// kafka-go's floor; ConsumeOnly... are the consume-only worker's.
+	ThroughputVsBatch             float64 `json:"throughput_vs_batch_consume"`
+	EventsPerCPUVsBatch           float64 `json:"events_per_cpu_s_vs_batch_consume"`
+	ConsumeOnlyThroughputVsBare   float64 `json:"consume_only_throughput_vs_bare_consume,omitempty"`
+	ConsumeOnlyThroughputVsBatch  float64 `json:"consume_only_throughput_vs_batch_consume,omitempty"`
+	ConsumeOnlyCPUPerEventVsBatch float64 `json:"consume_only_cpu_per_event_vs_batch_consume,omitempty"`
+	EventsPerCPUVsBare            float64 `json:"events_per_cpu_s_vs_bare_consume"`
+	EventsPerCPUVsSDK             float64 `json:"events_per_cpu_s_vs_sdk_defaults"`
+	RSSVsBare                     float64 `json:"peak_rss_vs_bare_consume"`
+	RSSVsSDK                      float64 `json:"peak_rss_vs_sdk_defaults"`
 	// BilledUnitsPer1000 with and without aggregation, and the reduction.
 	UnitsPer1000Plain      float64 `json:"billed_units_per_1000_events_plain"`
 	UnitsPer1000Aggregated float64 `json:"billed_units_per_1000_events_aggregated"`
@@ -284,6 +297,7 @@ func passed(ok bool) *bool { return &ok }
 // evaluate computes the ratios and checks every target.
 func (rep *Report) evaluate() {
 	w, bare, sdk := rep.run("worker"), rep.run("bare_consume"), rep.run("sdk_defaults")
+	batch, only := rep.run("batch_consume"), rep.run("worker_consume_only")
 	var t []Target
 	add := func(name, want, got string, ok *bool) {
 		t = append(t, Target{Name: name, Want: want, Got: got, Pass: ok})
@@ -292,6 +306,17 @@ func (rep *Report) evaluate() {
 		rep.Ratios.ThroughputVsBare = ratio(w.EventsPerSec, bare.EventsPerSec)
 		rep.Ratios.EventsPerCPUVsBare = ratio(w.EventsPerCPUSecond, bare.EventsPerCPUSecond)
 		rep.Ratios.RSSVsBare = ratio(w.PeakRSSMiB, bare.PeakRSSMiB)
+	}
+	if w != nil && batch != nil {
+		rep.Ratios.ThroughputVsBatch = ratio(w.EventsPerSec, batch.EventsPerSec)
+		rep.Ratios.EventsPerCPUVsBatch = ratio(w.EventsPerCPUSecond, batch.EventsPerCPUSecond)
+	}
+	if only != nil && bare != nil {
+		rep.Ratios.ConsumeOnlyThroughputVsBare = ratio(only.EventsPerSec, bare.EventsPerSec)
+	}
+	if only != nil && batch != nil {
+		rep.Ratios.ConsumeOnlyThroughputVsBatch = ratio(only.EventsPerSec, batch.EventsPerSec)
+		rep.Ratios.ConsumeOnlyCPUPerEventVsBatch = ratio(only.CPUPerMillion, batch.CPUPerMillion)
 	}
 	if w != nil && sdk != nil {
 		rep.Ratios.ThroughputVsSDK = ratio(w.EventsPerSec, sdk.EventsPerSec)
@@ -316,6 +341,19 @@ func (rep *Report) evaluate() {
 		ok = passed(rep.Ratios.ThroughputVsBare >= 0.4)
 	}
 	add("end-to-end throughput vs bare consume", ">= 0.4x", fmt.Sprintf("%.2fx", rep.Ratios.ThroughputVsBare), ok)
+	if w != nil && batch != nil {
+		// No goal of its own: the floor of the client, printed beside.
+		add("end-to-end throughput vs batch-API consume (kafka-go's floor)", "(shown, no target)", fmt.Sprintf("%.2fx", rep.Ratios.ThroughputVsBatch), nil)
+	}
+	if only != nil {
+		got := fmt.Sprintf("%.2f", only.CPUPerMillion)
+		if batch != nil {
+			got += fmt.Sprintf(" (%.2fx the batch-API consumer's %.2f)", rep.Ratios.ConsumeOnlyCPUPerEventVsBatch, batch.CPUPerMillion)
+		}
+		add("consume-only CPU-seconds per million events", "<= 1.5", got, passed(only.CPUPerMillion <= 1.5))
+	} else {
+		add("consume-only CPU-seconds per million events", "<= 1.5", "n/a", nil)
+	}
 	if w != nil {
 		add("CPU-seconds per million events", "<= 7", fmt.Sprintf("%.2f", w.CPUPerMillion), passed(w.CPUPerMillion <= 7))
 		add("peak RSS working through the backlog", "<= 100 MiB", fmt.Sprintf("%.1f MiB (VmHWM)", w.PeakRSSMiB), passed(w.PeakRSSMiB <= 100))
@@ -367,6 +405,15 @@ func (rep *Report) evaluate() {
 				passed(agg.ReadBack.Match))
 		}
 	}
+	if only != nil && rep.Partitions != nil {
+		for _, row := range rep.Partitions.Rows {
+			if row.Design == "worker" && row.Mapping == "consume_only" && row.Partitions == rep.Setup.Partitions && row.Scrapes > 0 && only.Events > 0 {
+				share := row.ScrapeCPUMs / 1000 * (only.Seconds / scrapeInterval.Seconds()) / float64(only.Events) * 1e6
+				rep.Notes = append(rep.Notes, fmt.Sprintf("the consume-only row includes the harness's /metrics scrapes (every %s, for its first and last event): on %d partitions one costs the worker %.2f ms (partitions phase), about %.2f CPU-s per million events at that row's speed", scrapeInterval, row.Partitions, row.ScrapeCPUMs, share))
+			}
+		}
+	}
+	t = append(t, rep.Partitions.targets()...)
 	rep.Targets = t
 }
 
@@ -392,12 +439,29 @@ func (rep *Report) printTable(w io.Writer) {
 			fmt.Fprintf(tw, "%s\tFAILED: %s\t\t\t\t\t\t\t\t\n", r.Name, r.Error)
 			continue
 		}
+		if r.Kind == "partitions" {
+			continue // its own table below
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%d\t\n",
 			r.Name, r.Events, r.Seconds, r.EventsPerSec, r.CPUSeconds, r.CPUPerMillion, r.EventsPerCPUSecond, r.PeakRSSMiB, r.Duplicates)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nratios: throughput %.2fx bare consume, %.2fx SDK defaults; events per CPU-second %.2fx bare, %.2fx SDK defaults\n",
-		rep.Ratios.ThroughputVsBare, rep.Ratios.ThroughputVsSDK, rep.Ratios.EventsPerCPUVsBare, rep.Ratios.EventsPerCPUVsSDK)
+	rt := rep.Ratios
+	fmt.Fprintf(w, "\nratios (worker ÷ reference): throughput %.2fx bare consume (kafka.Reader), %.2fx batch-API consume, %.2fx SDK defaults; events per CPU-second %.2fx bare, %.2fx batch-API, %.2fx SDK defaults\n",
+		rt.ThroughputVsBare, rt.ThroughputVsBatch, rt.ThroughputVsSDK, rt.EventsPerCPUVsBare, rt.EventsPerCPUVsBatch, rt.EventsPerCPUVsSDK)
+	if rt.ConsumeOnlyThroughputVsBare > 0 || rt.ConsumeOnlyThroughputVsBatch > 0 {
+		fmt.Fprintf(w, "consume-only worker: throughput %.2fx bare consume, %.2fx batch-API consume; CPU per event %.2fx batch-API consume\n",
+			rt.ConsumeOnlyThroughputVsBare, rt.ConsumeOnlyThroughputVsBatch, rt.ConsumeOnlyCPUPerEventVsBatch)
+	}
+	if ps := rep.Partitions; ps != nil && len(ps.Counts) > 0 {
+		fmt.Fprintf(w, "\npartition scaling (%d events per topic, idle window %d s; broker alone %s of a core):\n", ps.Events, ps.IdleSeconds, pctText(ps.BrokerBaselinePct))
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, ps.header("\t")+"\t")
+		for _, line := range ps.table() {
+			fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
+		}
+		_ = tw.Flush()
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\twant\tgot\tresult")
@@ -479,9 +543,27 @@ func (rep *Report) markdown() string {
 	}
 	p("\n")
 	rt := rep.Ratios
-	p("\n**Ratios** (worker ÷ reference): throughput %.2fx bare consume, %.2fx SDK defaults; events per CPU-second %.2fx bare consume, %.2fx SDK defaults; peak RSS %.2fx bare consume, %.2fx SDK defaults.\n",
-		rt.ThroughputVsBare, rt.ThroughputVsSDK, rt.EventsPerCPUVsBare, rt.EventsPerCPUVsSDK, rt.RSSVsBare, rt.RSSVsSDK)
+	p("\n**Ratios** (worker ÷ reference): throughput %.2fx bare consume (kafka.Reader), %.2fx batch-API consume, %.2fx SDK defaults; events per CPU-second %.2fx bare consume, %.2fx batch-API consume, %.2fx SDK defaults; peak RSS %.2fx bare consume, %.2fx SDK defaults.\n",
+		rt.ThroughputVsBare, rt.ThroughputVsBatch, rt.ThroughputVsSDK, rt.EventsPerCPUVsBare, rt.EventsPerCPUVsBatch, rt.EventsPerCPUVsSDK, rt.RSSVsBare, rt.RSSVsSDK)
+	if rt.ConsumeOnlyThroughputVsBare > 0 || rt.ConsumeOnlyThroughputVsBatch > 0 {
+		p("\n**Consume-only worker** (÷ reference): throughput %.2fx bare consume, %.2fx batch-API consume; CPU per event %.2fx batch-API consume. Its first and last message are the worker's `/metrics` scrapes (every %s) that first saw any and all of them fetched; its CPU is read once the broker holds the group's commits at the end offsets.\n",
+			rt.ConsumeOnlyThroughputVsBare, rt.ConsumeOnlyThroughputVsBatch, rt.ConsumeOnlyCPUPerEventVsBatch, scrapeInterval)
+	}
 
+	if ps := rep.Partitions; ps != nil && len(ps.Counts) > 0 {
+		p("\n## Partition scaling\n\n")
+		p("A topic per partition count, each with the same %d generated events; each design reads it from the start as its own process (backlog: CPU-s per million events, events/s), then stays caught up with nothing to read for %d s (idle: the process's CPU in %% of one core from /proc/<pid>/stat, its open descriptors in /proc/<pid>/fd at the end, and the broker's CPU in the same window). The broker alone, with no client, used %s of a core over the same length of time; the broker column includes it. **worker**: firehose-worker, default config, one multi-partition Fetch per leader broker; consume_only is the mapping that matches no event, fan_out the 4-row mapping. **batch_consume**: the batch-API reader, one connection and fetch loop per partition (the design of kafka.Reader and of a per-partition Conn).\n\n",
+			ps.Events, ps.IdleSeconds, pctText(ps.BrokerBaselinePct))
+		p("| %s |\n|%s\n", ps.header(" | "), strings.Repeat("---|", 3+len(ps.Counts)+1))
+		for _, line := range ps.table() {
+			p("| %s |\n", strings.Join(line, " | "))
+		}
+		for _, row := range ps.Rows {
+			if row.Error != "" {
+				p("\n- %s, %s, %d partitions: FAILED: %s\n", row.Design, row.Mapping, row.Partitions, row.Error)
+			}
+		}
+	}
 	if w := rep.run("worker"); w != nil {
 		p("\nWorker RSS over time (MiB, one sample per second, t = seconds since start): %s\n", rssText(w.RSS))
 	}

@@ -172,3 +172,67 @@ func TestWaitPendingBelow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOldestAndLastFinish(t *testing.T) {
+	t.Parallel()
+	before := time.Now()
+	tr := NewTracker(nil)
+	if _, ok := tr.Oldest(); ok {
+		t.Fatal("an empty tracker reports a pending message")
+	}
+	created := tr.LastFinish()
+	if created.Before(before) {
+		t.Errorf("LastFinish %v before the tracker was created (%v)", created, before)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := tr.TrackAt(1, 1, 0, t0)
+	b := tr.TrackAt(2, 1, 0, t0.Add(time.Second))
+	c := tr.Track(3, 1, 0) // no timestamp
+	if got, ok := tr.Oldest(); !ok || !got.Equal(t0) {
+		t.Errorf("Oldest = %v %v, want %v", got, ok, t0)
+	}
+	b.Done() // out of order: the oldest is still a
+	if got, _ := tr.Oldest(); !got.Equal(t0) {
+		t.Errorf("Oldest after a later message finished = %v, want %v", got, t0)
+	}
+	finished := time.Now()
+	a.Done()
+	if lf := tr.LastFinish(); lf.Before(finished) {
+		t.Errorf("LastFinish %v, want at or after %v", lf, finished)
+	}
+	if lf := tr.LastFinish(); lf.Before(finished) {
+		t.Errorf("a second look moved LastFinish back to %v", lf)
+	}
+	// Message 3 has no timestamp: it is as old as the first look at it as
+	// the oldest, and stays so.
+	seen := time.Now()
+	first, _ := tr.Oldest()
+	if first.Before(seen) {
+		t.Errorf("Oldest of an untimed message = %v, before it was first seen (%v)", first, seen)
+	}
+	if again, _ := tr.Oldest(); !again.Equal(first) {
+		t.Errorf("Oldest of the same untimed message moved from %v to %v", first, again)
+	}
+	c.Done()
+	if _, ok := tr.Oldest(); ok {
+		t.Error("Oldest reports a message once everything finished")
+	}
+}
+
+// BenchmarkTrackDone is the tracker's cost per message on the hot path: one
+// TrackAt and one Done, in order, with a window of unfinished messages.
+func BenchmarkTrackDone(b *testing.B) {
+	tr := NewTracker(nil)
+	ts := time.Now()
+	window := make([]*Message, 0, 64)
+	b.ReportAllocs()
+	for i := range b.N {
+		window = append(window, tr.TrackAt(int64(i), 1, 0, ts))
+		if len(window) == cap(window) {
+			for _, m := range window {
+				m.Done()
+			}
+			window = window[:0]
+		}
+	}
+}

@@ -360,10 +360,12 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		return pending, nil, Unknown.String(), false
 	}
 	acked, throttled, refused, refusedCode := 0, 0, 0, ""
+	billed := 0            // only acknowledged records are billed
 	var failed []codeCount // few distinct codes: counted, then recorded once each
 	for i, rr := range out.RequestResponses {
 		r := pending[i]
 		if rr.ErrorCode == nil || *rr.ErrorCode == "" {
+			billed += r.BilledUnits()
 			r.Part.Done()
 			acked++
 			continue
@@ -391,6 +393,7 @@ func (s *Stream) sortResponses(ctx context.Context, pending []batch.Record, out 
 		s.failures.trouble(refused, "code", refusedCode, "note", "Firehose refuses records and there is no dead-letter topic; retrying so nothing is lost")
 	}
 	m.RecordsSent.Add(ctx, int64(acked), s.attrs)
+	m.BilledUnits.Add(ctx, int64(billed), s.attrs)
 	switch {
 	case acked == len(pending):
 		s.callOutcome(ctx, telemetry.OutcomeOK)

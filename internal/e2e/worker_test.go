@@ -23,6 +23,7 @@ type workerConfig struct {
 	sources  []sourceConfig
 	linger   time.Duration // batch.linger; 0 means 50ms
 	logLevel string        // "" means info
+	dlq      string        // kafka.dlq_topic; "" for none
 }
 
 type sourceConfig struct {
@@ -54,8 +55,11 @@ func (e *env) writeConfig(c workerConfig) string {
   rebalance_timeout: 10s
   drain_timeout: 5s
   fetch_max_wait: 100ms
-sources:
 `, kafkaAddr, c.group)
+	if c.dlq != "" {
+		fmt.Fprintf(&b, "  dlq_topic: %q\n", c.dlq)
+	}
+	b.WriteString("sources:\n")
 	for _, s := range c.sources {
 		fmt.Fprintf(&b, "  - id: %q\n    topics: [", s.id)
 		for i, t := range s.topics {

@@ -31,6 +31,7 @@ import (
 	"github.com/firehose-worker/firehose-worker/internal/consume"
 	"github.com/firehose-worker/firehose-worker/internal/deadletter"
 	"github.com/firehose-worker/firehose-worker/internal/delivery"
+	"github.com/firehose-worker/firehose-worker/internal/freshness"
 	"github.com/firehose-worker/firehose-worker/internal/retry"
 	"github.com/firehose-worker/firehose-worker/internal/route"
 	"github.com/firehose-worker/firehose-worker/internal/segment"
@@ -117,6 +118,9 @@ type dest struct {
 	acc     *batch.Accumulator
 	limiter *congestion.Limiter
 	p       *Pipeline
+	// window holds the batches handed to delivery and not yet finished,
+	// for the stream's freshness gauges.
+	window *freshness.Window
 }
 
 // New checks that every source's client can be built and returns the
@@ -213,7 +217,8 @@ const startLimit = 2
 
 func (p *Pipeline) newDest(name string, aggregate bool, client delivery.PutRecordBatcher, policy retry.Policy, log *slog.Logger) *dest {
 	lim := congestion.NewLimiter(p.cfg.Delivery.AdaptiveConcurrency, startLimit, p.cfg.Delivery.MaxInFlight)
-	d := &dest{p: p, limiter: lim}
+	d := &dest{p: p, limiter: lim, window: freshness.New()}
+	p.metrics.Streams.Add(name, d.window)
 	opts := delivery.Options{
 		Bodies:         p.bodies,
 		Congestion:     lim,
@@ -257,10 +262,12 @@ func (d *dest) send(b *batch.Batch) {
 	p := d.p
 	p.deps.Health.InFlight(1)
 	d.limiter.Expect() // keeps a younger batch from overtaking this one
+	id := d.window.Open(oldest(b))
 	p.inflight.Go(func() error {
 		defer p.deps.Health.InFlight(-1)
 		n := len(b.Records)
 		err := d.stream.Deliver(p.sendCtx, b)
+		d.window.Close(id, err == nil)
 		// Deliver has finished every record it will (the rest stay
 		// unfinished when the send context ended) and keeps nothing.
 		d.acc.Recycle(b)
@@ -276,6 +283,33 @@ func (p *Pipeline) cutOffErr(err error, format string, args ...any) error {
 	}
 	p.cutOff.Add(1)
 	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// oldest is the Kafka timestamp of the oldest message in b, or now if none
+// carries one. Records of several partitions share a batch, so it is the
+// minimum, not the first.
+func oldest(b *batch.Batch) time.Time {
+	var at time.Time
+	see := func(p batch.Part) {
+		if m, ok := p.(*checkpoint.Message); ok {
+			if ts := m.Time(); !ts.IsZero() && (at.IsZero() || ts.Before(at)) {
+				at = ts
+			}
+		}
+	}
+	for _, r := range b.Records {
+		if pk, ok := r.Part.(*batch.Packed); ok {
+			for _, in := range pk.Records {
+				see(in.Part)
+			}
+			continue
+		}
+		see(r.Part)
+	}
+	if at.IsZero() {
+		return time.Now()
+	}
+	return at
 }
 
 // Run consumes until ctx ends, then drains, commits and leaves the group.
@@ -299,6 +333,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		ShutdownTimeout:   p.cfg.ShutdownTimeout.D(),
 		FetchMaxWait:      k.FetchMaxWait.D(),
 		FetchMaxBytes:     int(k.FetchMaxBytes),
+		FetchMinBytes:     int(k.FetchMinBytes),
 		MaxPending:        k.MaxPendingPerPartition,
 		OnFinish:          p.releaser,
 		Transport:         p.deps.Transport,
@@ -317,6 +352,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// records were not committed and are read again by the next owner.
 		p.log.Warn("deliveries cut off at shutdown; their records are not committed and will be read again",
 			"count", p.cutOff.Load(), "first", cut)
+	}
+	for _, d := range p.dests {
+		p.metrics.Streams.Remove(d.stream.Name(), d.window)
 	}
 	if p.dlq != nil {
 		if cerr := p.dlq.Close(); cerr != nil {

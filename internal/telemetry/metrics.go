@@ -60,6 +60,11 @@ type Metrics struct {
 	Rebalances      metric.Int64Counter
 	CredRefreshes   metric.Int64Counter
 	DeadLetters     metric.Int64Counter
+	// BilledUnits counts acknowledged records in Firehose's 5 KB billing
+	// steps, by stream (see batch.BilledUnits).
+	BilledUnits metric.Int64Counter
+	// Streams feeds the per-stream pending-age and since-finish gauges.
+	Streams *Streams
 	// Partitions feeds the committed-offset and lag gauges.
 	Partitions *Partitions
 }
@@ -85,9 +90,11 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 		Rebalances:    c("firehose_worker.rebalances", "{rebalance}", "Consumer group generations joined."),
 		CredRefreshes: c("firehose_worker.credentials.refreshes", "{refresh}", "Assumed-role credentials fetched from STS, by outcome."),
 		DeadLetters:   c("firehose_worker.dead_letters", "{message}", "Messages written to the dead-letter topic, by reason."),
+		BilledUnits:   c("firehose_worker.billed.units", "{unit}", "Acknowledged records in Firehose's billing steps: each record (an aggregated one counts once) is ceil(bytes / 5,120) units, by stream."),
 		Partitions:    &Partitions{},
+		Streams:       &Streams{},
 	}
-	errs = append(errs, x.Partitions.register(m),
+	errs = append(errs, x.Partitions.register(m), x.Streams.register(m),
 		x.Consumed.counter(m, "messaging.client.consumed.messages", "{message}", "Kafka messages fetched, by topic."),
 		x.Messages.counter(m, "firehose_worker.messages", "{message}", "Messages by outcome: routed, skipped_unmapped, skipped_integrations, dead_lettered, dropped; reason for the last two."),
 		x.InFlightBytes.upDown(m, "firehose_worker.inflight.bytes", "By", "Bytes of messages buffered or in flight."),

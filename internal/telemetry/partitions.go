@@ -3,13 +3,14 @@ package telemetry
 import (
 	"context"
 	"sync"
+	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
 // Partitions holds the per-partition figures that are read, not counted:
-// the committed offset and the consumer lag. The consumer sets them; the
+// the committed offset, the consumer lag and, when given, the freshness of
+// the partition's unfinished messages. The consumer sets them; the
 // meter reads them when it collects. Only owned partitions are reported, so
 // the series of a partition handed to another worker disappear from this one.
 type Partitions struct {
@@ -26,6 +27,9 @@ type partitionKey struct {
 type PartitionFigures struct {
 	Committed int64
 	Lag       int64
+	// Freshness, when set (a checkpoint.Tracker), feeds the partition's
+	// pending-age and since-finish gauges, read live at each collection.
+	Freshness Freshness
 }
 
 // Set records the figures of a partition.
@@ -67,19 +71,29 @@ func (p *Partitions) register(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	fresh, err := newFreshnessGauges(m, "partition",
+		"Age of the oldest unfinished message (the one the committed offset waits for), from its Kafka timestamp, per owned partition; 0 when none is pending.",
+		"Time since a message of the partition last finished (delivered, skipped or dead-lettered), per owned partition.")
+	if err != nil {
+		return err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := time.Now()
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for k, f := range p.m {
-			attrs := metric.WithAttributes(AttrTopic.String(k.topic), attribute.Int(string(AttrPartition), k.partition))
+			attrs := partitionAttrs(k)
 			if f.Committed >= 0 {
 				o.ObserveInt64(committed, f.Committed, attrs)
 			}
 			if f.Lag >= 0 {
 				o.ObserveInt64(lag, f.Lag, attrs)
 			}
+			if f.Freshness != nil {
+				fresh.observe(o, now, attrs, f.Freshness)
+			}
 		}
 		return nil
-	}, committed, lag)
+	}, committed, lag, fresh.age, fresh.idle)
 	return err
 }

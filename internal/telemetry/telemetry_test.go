@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,10 @@ func scrape(t *testing.T) string {
 	m.Rebalances.Add(ctx, 1)
 	m.CredRefreshes.Add(ctx, 1)
 	m.DeadLetters.Add(ctx, 1)
-	m.Partitions.Set("t", 0, PartitionFigures{Committed: 5, Lag: 2})
+	m.BilledUnits.Add(ctx, 1)
+	pending := fixedFreshness{oldest: time.Now().Add(-time.Minute), last: time.Now().Add(-time.Minute)}
+	m.Streams.Add("s", pending)
+	m.Partitions.Set("t", 0, PartitionFigures{Committed: 5, Lag: 2, Freshness: pending})
 	srv, err := Serve("127.0.0.1:0", p, NewHealth(time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +195,73 @@ func TestHealth(t *testing.T) {
 	nilHealth.Progress()
 	if ok, _ := nilHealth.Ready(); !ok {
 		t.Error("a nil Health must report ready")
+	}
+}
+
+func TestOTLPProtocolFromEnvironment(t *testing.T) {
+	// t.Setenv: not parallel.
+	cases := []struct {
+		all, metrics, want string
+		bad                bool
+	}{
+		{"", "", protoHTTP, false},
+		{"grpc", "", protoGRPC, false},
+		{"grpc", "http/protobuf", protoHTTP, false},
+		{"http/json", "", "", true},
+	}
+	for _, c := range cases {
+		t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", c.all)
+		t.Setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", c.metrics)
+		got, err := otlpProtocol("METRICS")
+		if got != c.want || (err != nil) != c.bad {
+			t.Errorf("PROTOCOL=%q METRICS_PROTOCOL=%q: %q, %v; want %q (error: %v)", c.all, c.metrics, got, err, c.want, c.bad)
+		}
+	}
+}
+
+// fixedFreshness is a Freshness with set answers.
+type fixedFreshness struct{ oldest, last time.Time }
+
+func (f fixedFreshness) Oldest() (time.Time, bool) { return f.oldest, !f.oldest.IsZero() }
+func (f fixedFreshness) LastFinish() time.Time     { return f.last }
+
+func TestFreshnessGauges(t *testing.T) {
+	t.Parallel()
+	exposition := scrape(t)
+	for _, series := range []string{
+		`firehose_worker_partition_pending_age_seconds{messaging_destination_name="t",messaging_destination_partition_id="0"}`,
+		`firehose_worker_partition_since_finish_seconds{messaging_destination_name="t",messaging_destination_partition_id="0"}`,
+		`firehose_worker_stream_pending_age_seconds{firehose_stream="s"}`,
+		`firehose_worker_stream_since_finish_seconds{firehose_stream="s"}`,
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
+		m := re.FindStringSubmatch(exposition)
+		if m == nil {
+			t.Errorf("no sample %s in\n%s", series, exposition)
+			continue
+		}
+		// A minute old when scraped, give or take the scrape itself.
+		if v, err := strconv.ParseFloat(m[1], 64); err != nil || v < 60 || v > 70 {
+			t.Errorf("%s = %s, want about 60", series, m[1])
+		}
+	}
+}
+
+func TestStreamsAddAndRemoveSameNamedSets(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var s Streams
+	a := fixedFreshness{oldest: now.Add(-time.Minute), last: now.Add(-time.Hour)}
+	b := fixedFreshness{last: now.Add(-time.Second)} // nothing pending
+	s.Add("x", a)
+	s.Add("x", b)
+	if len(s.m["x"]) != 2 {
+		t.Fatalf("%d sets under x, want 2", len(s.m["x"]))
+	}
+	s.Remove("x", a)
+	s.Remove("x", b)
+	if _, ok := s.m["x"]; ok {
+		t.Error("a removed stream is still reported")
 	}
 }
 

@@ -1,0 +1,573 @@
+package consume
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/fetch"
+
+	"github.com/firehose-worker/firehose-worker/internal/telemetry"
+)
+
+// How partitions are read.
+//
+// One fetch loop per broker asks, in one Fetch request, for every claimed
+// partition that broker leads, as librdkafka and franz-go do. A partition
+// costs a few bytes in that request, not a connection and a goroutine
+// polling the broker of its own: an idle worker on many partitions sends one
+// long poll per broker and fetch_max_wait. Each claimed partition has a
+// worker goroutine that hands its messages to the Handler; the fetch loop
+// decodes a response and passes each partition's part of it to that
+// partition's worker, so a partition whose Handler waits (its source's
+// memory share is full) only drops out of the next requests, and the other
+// partitions keep moving.
+const (
+	// partitionMaxBytes caps one partition's share of a response (the Java
+	// consumer's max.partition.fetch.bytes), so a deep backlog on one
+	// partition does not crowd the others out of the response. Kafka still
+	// returns a first batch larger than this whole.
+	partitionMaxBytes = 1 << 20
+	// depth is how many responses' worth of messages a partition may hold
+	// unhandled: one being handled, one waiting, so its worker need not wait
+	// for a round trip between the two.
+	depth = 2
+	// backlogWait is the longest wait of a fetch that leaves out a partition
+	// with a known backlog (its worker is busy): that partition's next
+	// messages wait for this fetch to return, so it must not long-poll.
+	backlogWait = 10 * time.Millisecond
+	// retryMin and retryMax bound the backoff after a failed fetch or
+	// leader look-up.
+	retryMin = 100 * time.Millisecond
+	retryMax = 2 * time.Second
+)
+
+// part is one claimed partition being read.
+type part struct {
+	cl *Claim
+	// next is the offset to fetch; hwm the partition's high watermark in
+	// the last response, -1 before one. Both belong to the goroutine that
+	// holds the part: the supervisor or one broker loop.
+	next int64
+	hwm  int64
+	// retryAt holds the part out of requests after a partition error.
+	retryAt time.Time
+	// attempts counts leader look-ups that failed in a row, for backoff.
+	attempts int
+
+	// free holds the buffers the fetch loop may fill (depth at most); in
+	// the ones it fills go to the worker, which puts them back in free.
+	free chan *fetched
+	in   chan *fetched
+	// loop is the broker loop that holds the part, poked when the worker
+	// frees a buffer; nil while the supervisor holds it.
+	loop atomic.Pointer[brokerLoop]
+}
+
+// session reads the claims of one generation. Its goroutines are the
+// supervisor, one fetch loop per leader broker, and one worker per part.
+type session struct {
+	c        *Consumer
+	parts    []*part
+	byName   map[string]*part
+	orphans  chan *part // parts whose leader must be looked up again
+	queued   atomic.Int64
+	budget   int64
+	loops    sync.WaitGroup
+	client   *kafka.Client
+	brokers  net.Addr
+	consumed map[string]*telemetry.Tally
+}
+
+// fetchTransport returns the transport fetch requests travel on: its own
+// connections (a long poll holds one), secured as the group's are.
+func (c *Consumer) fetchTransport() *kafka.Transport {
+	d := c.opts.Dialer
+	if d == nil {
+		d = kafka.DefaultDialer
+	}
+	t := &kafka.Transport{
+		Dial:        d.DialFunc,
+		DialTimeout: d.Timeout,
+		ClientID:    d.ClientID,
+		TLS:         d.TLS,
+		// Leaders are looked up in the transport's metadata cache, so a
+		// moved leader is seen within this.
+		MetadataTTL:    2 * time.Second,
+		MetadataTopics: c.opts.Topics,
+	}
+	if d.SASLMechanism != nil {
+		t.SASL = d.SASLMechanism
+	}
+	return t
+}
+
+// startFetching reads each claim from its start offset until ctx ends. done
+// is told when each claim's worker has drained and stopped.
+//
+// Every goroutine it starts returns promptly after the generation ends
+// (workers after their drain): the group waits for them before it rejoins.
+func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets []int64, done *sync.WaitGroup) {
+	if len(claims) == 0 {
+		return
+	}
+	s := &session{
+		c:        c,
+		byName:   map[string]*part{},
+		orphans:  make(chan *part, len(claims)),
+		budget:   max(int64(c.opts.FetchMaxBytes), partitionMaxBytes),
+		client:   &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Transport: c.transport},
+		brokers:  kafka.TCP(c.opts.Brokers...),
+		consumed: map[string]*telemetry.Tally{},
+	}
+	for i, cl := range claims {
+		p := &part{cl: cl, next: offsets[i], hwm: -1, free: make(chan *fetched, depth), in: make(chan *fetched, depth)}
+		for range depth {
+			p.free <- &fetched{}
+		}
+		s.parts = append(s.parts, p)
+		s.byName[cl.String()] = p
+		if s.consumed[cl.Topic] == nil {
+			s.consumed[cl.Topic] = c.opts.Metrics.Consumed.Get(telemetry.AttrTopic.String(cl.Topic))
+		}
+	}
+	// Started once the session is built: its maps are read-only from here.
+	for _, p := range s.parts {
+		done.Add(1)
+		gen.Start(func(ctx context.Context) {
+			defer done.Done()
+			s.work(ctx, p)
+		})
+	}
+	gen.Start(s.supervise)
+}
+
+// supervise finds each part's leader and gives the part to that broker's
+// fetch loop; parts come back to it when their leader moves or their broker
+// cannot be reached. It returns when ctx ends and every loop has.
+func (s *session) supervise(ctx context.Context) {
+	loops := map[int]*brokerLoop{}
+	defer s.loops.Wait()
+	waiting := append([]*part(nil), s.parts...)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if len(waiting) > 0 {
+			waiting = s.place(ctx, waiting, loops)
+		}
+		var retry <-chan time.Time
+		if len(waiting) > 0 {
+			timer.Reset(s.nextAttempt(waiting))
+			retry = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-s.orphans:
+			waiting = append(waiting, p)
+		case <-retry:
+		}
+	}
+}
+
+// nextAttempt is how long the supervisor waits before looking up the
+// leaders of waiting parts again.
+func (s *session) nextAttempt(waiting []*part) time.Duration {
+	n := 0
+	for _, p := range waiting {
+		n = max(n, p.attempts)
+	}
+	return backoffFor(n)
+}
+
+func backoffFor(attempts int) time.Duration {
+	d := retryMin << min(attempts, 5)
+	d = min(d, retryMax)
+	// Jitter, so a fleet that lost one broker does not come back in step.
+	return d/2 + rand.N(d/2+1)
+}
+
+// place resolves the start offsets and leaders of parts and hands each to
+// its leader's loop; it returns the parts it could not place yet.
+func (s *session) place(ctx context.Context, parts []*part, loops map[int]*brokerLoop) []*part {
+	topics := map[string]bool{}
+	for _, p := range parts {
+		topics[p.cl.Topic] = true
+	}
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	meta, err := s.client.Metadata(lctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.c.log.Warn("looking up partition leaders failed; retrying", "error", err)
+		}
+		for _, p := range parts {
+			p.attempts++
+		}
+		return parts
+	}
+	leaders := map[string]kafka.Broker{}
+	for _, t := range meta.Topics {
+		for _, p := range t.Partitions {
+			if p.Error == nil && p.Leader.Host != "" {
+				leaders[fmt.Sprintf("%s/%d", t.Name, p.ID)] = p.Leader
+			}
+		}
+	}
+	if err := s.resolveOffsets(lctx, parts); err != nil && ctx.Err() == nil {
+		s.c.log.Warn("looking up start offsets failed; retrying", "error", err)
+	}
+	var left []*part
+	for _, p := range parts {
+		b, ok := leaders[p.cl.String()]
+		if !ok || p.next < 0 {
+			p.attempts++
+			left = append(left, p)
+			continue
+		}
+		p.attempts = 0
+		l := loops[b.ID]
+		if l == nil {
+			l = s.newLoop(b)
+			loops[b.ID] = l
+			s.loops.Add(1)
+			go func() {
+				defer s.loops.Done()
+				l.run(ctx)
+			}()
+		}
+		l.add(p)
+	}
+	return left
+}
+
+// resolveOffsets turns the symbolic start offsets of parts (no committed
+// offset yet: kafka.FirstOffset or kafka.LastOffset) into real ones.
+func (s *session) resolveOffsets(ctx context.Context, parts []*part) error {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	var asked []*part
+	for _, p := range parts {
+		if p.next >= 0 {
+			continue
+		}
+		o := kafka.FirstOffsetOf(p.cl.Partition)
+		if p.next == kafka.LastOffset {
+			o = kafka.LastOffsetOf(p.cl.Partition)
+		}
+		req.Topics[p.cl.Topic] = append(req.Topics[p.cl.Topic], o)
+		asked = append(asked, p)
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	resp, err := s.client.ListOffsets(ctx, req)
+	if err != nil {
+		return err
+	}
+	found := map[string]kafka.PartitionOffsets{}
+	for topic, ps := range resp.Topics {
+		for _, po := range ps {
+			if po.Error == nil {
+				found[fmt.Sprintf("%s/%d", topic, po.Partition)] = po
+			}
+		}
+	}
+	for _, p := range asked {
+		po, ok := found[p.cl.String()]
+		if !ok {
+			continue
+		}
+		if p.next == kafka.LastOffset {
+			p.next = po.LastOffset
+		} else {
+			p.next = po.FirstOffset
+		}
+	}
+	return nil
+}
+
+// brokerLoop fetches the parts one broker leads.
+type brokerLoop struct {
+	s      *session
+	broker kafka.Broker
+	addr   net.Addr
+	// adds brings parts from the supervisor; wake is poked when a part's
+	// worker frees a buffer, so a loop with nothing to ask for can wait.
+	adds  chan *part
+	wake  chan struct{}
+	parts []*part
+	// first rotates where each request starts, so the partitions the
+	// broker serves first (its response fills in request order) take turns.
+	first    int
+	failures int
+}
+
+func (s *session) newLoop(b kafka.Broker) *brokerLoop {
+	return &brokerLoop{
+		s: s, broker: b,
+		addr: &net.TCPAddr{IP: net.ParseIP(b.Host), Port: b.Port},
+		adds: make(chan *part, len(s.parts)),
+		wake: make(chan struct{}, 1),
+	}
+}
+
+func (l *brokerLoop) add(p *part) {
+	p.loop.Store(l)
+	l.adds <- p // never blocks: room for every part of the session
+	l.poke()
+}
+
+func (l *brokerLoop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run fetches until ctx ends.
+func (l *brokerLoop) run(ctx context.Context) {
+	// SessionEpoch -1 asks for a full fetch outside any fetch session
+	// (KIP-227): 0 would open a new session on the broker at every request.
+	req := &fetch.Request{ReplicaID: -1, MinBytes: int32(max(l.s.c.opts.FetchMinBytes, 1)), SessionEpoch: -1}
+	for ctx.Err() == nil {
+		l.takeAdds()
+		now := time.Now()
+		req.Topics = req.Topics[:0]
+		wait, asked := l.s.c.opts.FetchMaxWait, 0
+		budget := l.s.budget - l.s.queued.Load()
+		for i := range l.parts {
+			p := l.parts[(l.first+i)%len(l.parts)]
+			if len(p.free) == 0 || now.Before(p.retryAt) || budget <= 0 {
+				if p.hwm > p.next {
+					wait = min(wait, backlogWait)
+				}
+				continue
+			}
+			appendPartition(req, p)
+			asked++
+		}
+		if len(l.parts) > 0 {
+			l.first = (l.first + 1) % len(l.parts)
+		}
+		if asked == 0 {
+			l.idle(ctx, now)
+			continue
+		}
+		req.MaxWaitTime = int32(max(wait, time.Millisecond) / time.Millisecond)
+		req.MaxBytes = int32(min(max(budget, partitionMaxBytes), 1<<30))
+		fctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
+		resp, err := l.s.c.transport.RoundTrip(fctx, l.addr, req)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.failed(ctx, err)
+			continue
+		}
+		l.failures = 0
+		l.handle(ctx, resp.(*fetch.Response))
+	}
+}
+
+func appendPartition(req *fetch.Request, p *part) {
+	rp := fetch.RequestPartition{
+		Partition: int32(p.cl.Partition), CurrentLeaderEpoch: -1,
+		FetchOffset: p.next, LogStartOffset: -1, PartitionMaxBytes: partitionMaxBytes,
+	}
+	for i := range req.Topics {
+		if req.Topics[i].Topic == p.cl.Topic {
+			req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+			return
+		}
+	}
+	req.Topics = append(req.Topics, fetch.RequestTopic{Topic: p.cl.Topic, Partitions: []fetch.RequestPartition{rp}})
+}
+
+func (l *brokerLoop) takeAdds() {
+	for {
+		select {
+		case p := <-l.adds:
+			l.parts = append(l.parts, p)
+		default:
+			return
+		}
+	}
+}
+
+// idle waits until a part may be fetched again: a worker freed a buffer, a
+// part arrived, or a part's retry time came.
+func (l *brokerLoop) idle(ctx context.Context, now time.Time) {
+	var retry <-chan time.Time
+	var soonest time.Time
+	for _, p := range l.parts {
+		if p.retryAt.After(now) && (soonest.IsZero() || p.retryAt.Before(soonest)) {
+			soonest = p.retryAt
+		}
+	}
+	if !soonest.IsZero() {
+		t := time.NewTimer(soonest.Sub(now))
+		defer t.Stop()
+		retry = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-l.wake:
+	case p := <-l.adds:
+		l.parts = append(l.parts, p)
+	case <-retry:
+	}
+}
+
+// failed handles a fetch that got no response: the broker may be down or
+// no longer lead these partitions. After a few failures in a row the parts
+// go back to the supervisor to have their leaders looked up again.
+func (l *brokerLoop) failed(ctx context.Context, err error) {
+	l.failures++
+	l.s.c.log.Warn("fetch failed; retrying", "broker", l.addr.String(), "partitions", len(l.parts), "error", err)
+	if l.failures >= 3 {
+		l.failures = 0
+		l.orphanAll()
+		return
+	}
+	t := time.NewTimer(backoffFor(l.failures))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (l *brokerLoop) orphanAll() {
+	for _, p := range l.parts {
+		l.orphan(p)
+	}
+	l.parts = l.parts[:0]
+}
+
+func (l *brokerLoop) orphan(p *part) {
+	p.loop.Store(nil)
+	p.attempts++
+	l.s.orphans <- p // never blocks: room for every part of the session
+}
+
+func (l *brokerLoop) remove(p *part) {
+	for i, x := range l.parts {
+		if x == p {
+			l.parts = append(l.parts[:i], l.parts[i+1:]...)
+			return
+		}
+	}
+}
+
+// handle passes each partition's messages to its worker and deals with the
+// partitions' errors.
+func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
+	if resp.ErrorCode != 0 {
+		l.failed(ctx, kafka.Error(resp.ErrorCode))
+		return
+	}
+	for _, t := range resp.Topics {
+		for i := range t.Partitions {
+			rp := &t.Partitions[i]
+			p := l.s.byName[fmt.Sprintf("%s/%d", t.Topic, rp.Partition)]
+			if p == nil || p.loop.Load() != l {
+				closeRecordSet(rp.RecordSet)
+				continue
+			}
+			if rp.ErrorCode != 0 {
+				closeRecordSet(rp.RecordSet)
+				l.partitionError(ctx, p, kafka.Error(rp.ErrorCode))
+				continue
+			}
+			p.hwm = rp.HighWatermark
+			l.deliver(p, rp)
+		}
+	}
+}
+
+func (l *brokerLoop) deliver(p *part, rp *fetch.ResponsePartition) {
+	var f *fetched
+	select {
+	case f = <-p.free:
+	default:
+		// Not asked for this time (it had no free buffer); the broker
+		// answered anyway. Read it again later.
+		closeRecordSet(rp.RecordSet)
+		return
+	}
+	f.msgs, f.bytes = f.msgs[:0], 0
+	if err := decodeRecords(f, p.cl.Topic, p.cl.Partition, rp.HighWatermark, rp.RecordSet, p.next); err != nil {
+		l.s.c.log.Warn("decoding fetched records failed; fetching them again", "partition", p.cl.String(), "error", err)
+		p.retryAt = time.Now().Add(backoffFor(1))
+		p.free <- f
+		return
+	}
+	if f.through == p.next {
+		p.free <- f
+		return
+	}
+	p.next = f.through
+	l.s.queued.Add(f.bytes)
+	p.in <- f // never blocks: a part has depth buffers in all
+}
+
+// partitionError handles an error the broker gave for one partition.
+func (l *brokerLoop) partitionError(ctx context.Context, p *part, err kafka.Error) {
+	switch err {
+	case kafka.OffsetOutOfRange:
+		l.offsetOutOfRange(ctx, p)
+	case kafka.NotLeaderForPartition, kafka.LeaderNotAvailable, kafka.UnknownTopicOrPartition,
+		kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch, kafka.ReplicaNotAvailable, kafka.KafkaStorageError:
+		l.s.c.log.Info("partition leader moved or is unavailable; looking it up again", "partition", p.cl.String(), "error", err.Error())
+		l.remove(p)
+		l.orphan(p)
+	default:
+		l.s.c.log.Warn("fetching a partition failed; retrying", "partition", p.cl.String(), "error", err.Error())
+		p.retryAt = time.Now().Add(backoffFor(2))
+	}
+}
+
+// offsetOutOfRange moves a part whose offset is no longer (or not yet) in
+// the log to where kafka.start_offset says, as a Reader would.
+func (l *brokerLoop) offsetOutOfRange(ctx context.Context, p *part) {
+	from := p.next
+	p.next = l.s.c.opts.StartOffset
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := l.s.resolveOffsets(lctx, []*part{p}); err != nil || p.next < 0 {
+		p.next = from
+		p.retryAt = time.Now().Add(backoffFor(2))
+		if ctx.Err() == nil {
+			l.s.c.log.Warn("offset out of range and the log's bounds cannot be read; retrying", "partition", p.cl.String(), "offset", from, "error", err)
+		}
+		return
+	}
+	l.s.c.log.Warn("offset out of range: the messages there were deleted or never written; continuing from kafka.start_offset",
+		"partition", p.cl.String(), "offset", from, "now", p.next)
+}
+
+// closeRecordSet releases the page buffers of records that will not be
+// read, so they go back to kafka-go's pool.
+func closeRecordSet(rs protocol.RecordSet) {
+	for _, b := range recordBatches(rs) {
+		for {
+			r, err := b.ReadRecord()
+			if err != nil {
+				break
+			}
+			closeBytes(r.Key)
+			closeBytes(r.Value)
+		}
+	}
+}

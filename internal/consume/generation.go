@@ -1,0 +1,93 @@
+package consume
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
+	"github.com/segmentio/kafka-go"
+)
+
+// Claim is one partition owned in the current generation.
+type Claim struct {
+	Topic     string
+	Partition int
+	Tracker   *checkpoint.Tracker
+	// lastCommitted is the last offset committed for the claim; -1 for none.
+	lastCommitted int64
+	// resumed is the offset the claim resumed from past the group's
+	// committed one (see Consumer.delivered), to be committed even if no
+	// message comes; -1 for none.
+	resumed int64
+}
+
+func (c *Claim) String() string { return fmt.Sprintf("%s/%d", c.Topic, c.Partition) }
+
+func (c *Consumer) startGeneration(gen *kafka.Generation) {
+	var claims []*Claim
+	now := map[string]bool{}
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			cl := &Claim{Topic: topic, Partition: p.ID, Tracker: checkpoint.NewTracker(c.opts.OnFinish(topic)), lastCommitted: -1, resumed: -1}
+			claims = append(claims, cl)
+			now[cl.String()] = true
+		}
+	}
+	sort.Slice(claims, func(i, j int) bool { return claims[i].String() < claims[j].String() })
+	c.logAssignment(gen, now)
+	c.opts.Metrics.Rebalances.Add(context.Background(), 1)
+	names := make([]string, len(claims))
+	for i, cl := range claims {
+		names[i] = cl.String()
+	}
+	c.opts.Health.SetMembership(true, names)
+	c.opts.Status(names)
+
+	var fetchers sync.WaitGroup
+	offsets := make([]int64, 0, len(claims))
+	for _, cl := range claims {
+		offset := startOffset(gen, cl)
+		if offset >= 0 {
+			cl.lastCommitted = offset // the group's committed offset
+		}
+		if d, ok := c.takeDelivered(cl.String()); ok && d > offset {
+			c.log.Info("resuming past the group's committed offset: this worker delivered up to here, but its commit did not reach the group",
+				"partition", cl.String(), "committed", offset, "resume", d)
+			offset, cl.resumed = d, d
+		}
+		offsets = append(offsets, offset)
+	}
+	c.startFetching(gen, claims, offsets, &fetchers)
+	gen.Start(func(ctx context.Context) { c.commitLoop(ctx, gen, claims, &fetchers) })
+}
+
+func startOffset(gen *kafka.Generation, cl *Claim) int64 {
+	for _, p := range gen.Assignments[cl.Topic] {
+		if p.ID == cl.Partition {
+			return p.Offset
+		}
+	}
+	return kafka.FirstOffset
+}
+
+func (c *Consumer) logAssignment(gen *kafka.Generation, now map[string]bool) {
+	var gained, lost []string
+	for k := range now {
+		if !c.owned[k] {
+			gained = append(gained, k)
+		}
+	}
+	for k := range c.owned {
+		if !now[k] {
+			lost = append(lost, k)
+		}
+	}
+	sort.Strings(gained)
+	sort.Strings(lost)
+	c.owned = now
+	c.log.Info("joined consumer group generation", "group", c.opts.GroupID, "generation", gen.ID, "member", gen.MemberID,
+		"partitions", len(now), "gained", strings.Join(gained, ","), "lost", strings.Join(lost, ","))
+}

@@ -1,0 +1,92 @@
+package consume
+
+import (
+	"context"
+	"time"
+
+	"github.com/firehose-worker/firehose-worker/internal/telemetry"
+)
+
+// work hands p's fetched messages to the Handler until ctx ends, then
+// drains the partition.
+//
+// It must return promptly after ctx ends (bounded by the drain timeout): the
+// group waits for it before joining the next generation.
+func (s *session) work(ctx context.Context, p *part) {
+	defer s.c.drain(p.cl)
+	consumed := s.consumed[p.cl.Topic]
+	for {
+		var f *fetched
+		select {
+		case <-ctx.Done():
+			return
+		case f = <-p.in:
+		}
+		err := s.handle(ctx, p, f, consumed)
+		s.queued.Add(-f.bytes)
+		clear(f.msgs) // drop references to values the pipeline may be done with
+		p.free <- f
+		if l := p.loop.Load(); l != nil {
+			l.poke()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *telemetry.Tally) error {
+	cl, max := p.cl, s.c.opts.MaxPending
+	last := int64(-1)
+	for i := range f.msgs {
+		m := &f.msgs[i]
+		consumed.Add(1)
+		last = m.Offset
+		if s.c.skipFinished(cl, m.Offset) {
+			continue
+		}
+		if err := s.c.h.Handle(ctx, cl, m); err != nil {
+			return err
+		}
+		if max > 0 && cl.Tracker.Pending() >= max {
+			// The read-ahead window is full. Its oldest message may only be
+			// waiting out the linger of a stream that gets few records;
+			// holding the partition for it capped a backlog's speed at
+			// MaxPending per linger. Send lingering batches now.
+			s.c.h.Flush()
+			if err := cl.Tracker.WaitPendingBelow(ctx, max); err != nil {
+				return err
+			}
+		}
+	}
+	if f.through-1 > last {
+		// The response ended in offsets that are not messages (a
+		// transaction marker, compacted-away records): mark them done so
+		// the committed offset reaches the end of the log.
+		cl.Tracker.Track(f.through-1, 1, 0).Done()
+	}
+	return nil
+}
+
+// drain waits for cl's tracked messages to finish, bounded by the drain or
+// shutdown timeout.
+func (c *Consumer) drain(cl *Claim) {
+	timeout := c.opts.DrainTimeout
+	if c.stopping.Load() {
+		timeout = c.opts.ShutdownTimeout
+	}
+	// Heartbeats stop when the generation ends, for a rebalance as for a
+	// shutdown: past the session timeout the broker drops the member and
+	// refuses its final commit, so no drain may outlast it.
+	timeout = min(timeout, max(c.opts.SessionTimeout-time.Second, time.Second))
+	c.h.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	if err := cl.Tracker.WaitDrained(ctx); err != nil {
+		c.log.Warn("partition released with unacknowledged records; they will be read again by its next owner",
+			"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout.String())
+		return
+	}
+	c.log.Debug("partition drained", "partition", cl.String(), "took", time.Since(start).String())
+}
