@@ -395,7 +395,9 @@ func (p *Pipeline) release(src *source, m *checkpoint.Message) {
 	p.stats.finished.Add(1)
 }
 
-// Flush implements consume.Handler.
+// Flush implements consume.Handler. A stream whose call slots are all busy
+// sends its batch the moment one frees (see batch.HoldWhile) rather than
+// queueing it small: nothing waits longer than the calls ahead of it.
 func (p *Pipeline) Flush() {
 	for _, d := range p.dests {
 		d.acc.Flush()
