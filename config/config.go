@@ -267,15 +267,25 @@ func (c *Config) Summary() string {
 	return b.String()
 }
 
-// maskedExternalID says where the External ID comes from, never what it is.
-func maskedExternalID(s Source) string {
+// ExternalIDSource says where the External ID comes from, never what it is:
+// "secret_id_env NAME", "secret_id_file PATH", "secret_id" or "source id".
+func (s Source) ExternalIDSource() string {
 	switch {
 	case s.SecretIDEnv != "":
-		return "secret id from env " + s.SecretIDEnv
+		return "secret_id_env " + s.SecretIDEnv
 	case s.SecretIDFile != "":
-		return "secret id from file " + s.SecretIDFile
+		return "secret_id_file " + s.SecretIDFile
 	case s.SecretID != "":
-		return s.SecretID.String()
+		return "secret_id"
 	}
 	return "source id"
+}
+
+// maskedExternalID is the External ID for Summary: masked when written in
+// the file, else where it comes from.
+func maskedExternalID(s Source) string {
+	if s.SecretIDEnv == "" && s.SecretIDFile == "" && s.SecretID != "" {
+		return s.SecretID.String()
+	}
+	return s.ExternalIDSource()
 }

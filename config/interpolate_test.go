@@ -160,7 +160,7 @@ sources:
 		}
 	}
 	sum := cfg.Summary()
-	if strings.Contains(sum, "hunter2") || !strings.Contains(sum, "secret id from env FHW_TEST_SECRET_ID") || !strings.Contains(sum, "secret id from file "+file) {
+	if strings.Contains(sum, "hunter2") || !strings.Contains(sum, "external_id=secret_id_env FHW_TEST_SECRET_ID") || !strings.Contains(sum, "external_id=secret_id_file "+file) {
 		t.Errorf("summary:\n%s", sum)
 	}
 

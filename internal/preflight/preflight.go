@@ -347,13 +347,8 @@ func identityHint(s config.Source) string {
 
 // externalIDFrom says where the External ID comes from, never its value.
 func externalIDFrom(s config.Source) string {
-	switch {
-	case s.SecretIDEnv != "":
-		return "secret_id_env " + s.SecretIDEnv
-	case s.SecretIDFile != "":
-		return "secret_id_file " + s.SecretIDFile
-	case s.SecretID != "":
-		return "secret_id"
+	if from := s.ExternalIDSource(); from != "source id" {
+		return from
 	}
 	return "the source id " + s.ID
 }
