@@ -209,3 +209,16 @@ sources:
 		t.Errorf("error echoes the value of secret_id_env:\n%s", msg)
 	}
 }
+
+func TestInterpolatedNumberIntoAStringStaysText(t *testing.T) {
+	t.Parallel()
+	doc := "kafka:\n  brokers: [\"h:1\"]\n  group_id: ${G}\nsources:\n  - id: ${ID}\n    topics: [\"${T}\"]\n    region: eu-west-1\n    mapped_streams: [{event: '*', stream: \"${S}\"}]\n"
+	cfg, err := ParseEnv([]byte(doc), env(map[string]string{"G": "123", "ID": "true", "T": "1.50", "S": "007"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Sources[0]
+	if cfg.Kafka.GroupID != "123" || s.ID != "true" || s.Topics[0] != "1.50" || s.MappedStreams[0].Stream != "007" {
+		t.Errorf("group %q, id %q, topic %q, stream %q: want the variables' text as written", cfg.Kafka.GroupID, s.ID, s.Topics[0], s.MappedStreams[0].Stream)
+	}
+}
