@@ -43,16 +43,23 @@ func ReadSecret(key, env, file string) (string, error) {
 func (c *Config) ResolveSecrets() error {
 	var problems []error
 	for i := range c.Sources {
-		s := &c.Sources[i]
-		if s.SecretIDEnv == "" && s.SecretIDFile == "" {
-			continue
-		}
-		v, err := ReadSecret(fmt.Sprintf("sources[%d].secret_id", i), s.SecretIDEnv, s.SecretIDFile)
-		if err != nil {
+		if err := c.ResolveSecretID(i); err != nil {
 			problems = append(problems, err)
-			continue
 		}
-		s.SecretID = Secret(v)
 	}
 	return errors.Join(problems...)
+}
+
+// ResolveSecretID is ResolveSecrets for sources[i] alone.
+func (c *Config) ResolveSecretID(i int) error {
+	s := &c.Sources[i]
+	if s.SecretIDEnv == "" && s.SecretIDFile == "" {
+		return nil
+	}
+	v, err := ReadSecret(fmt.Sprintf("sources[%d].secret_id", i), s.SecretIDEnv, s.SecretIDFile)
+	if err != nil {
+		return err
+	}
+	s.SecretID = Secret(v)
+	return nil
 }

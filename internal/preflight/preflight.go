@@ -74,7 +74,7 @@ type Options struct {
 // Run performs every check and returns their results; err is nil only when
 // every check passed, else it joins one error per failed check. The SASL
 // password and secret IDs the configuration names from the environment or
-// files are read here (cfg.ResolveSecrets), as the worker reads them at
+// files are read here, into cfg (Config.ResolveSecretID), as the worker reads them at
 // start.
 func Run(ctx context.Context, cfg *config.Config, opts Options) ([]Result, error) {
 	if opts.Timeout <= 0 {
@@ -226,16 +226,17 @@ func topicState(found map[string]kafka.Topic, name string) (bool, string) {
 // share one client, as in the worker, and are checked once.
 func (r *runner) aws(ctx context.Context) {
 	f := awsclient.New(awsclient.Options{WorkerID: r.opts.WorkerID})
-	secretErrs := secretProblems(r.cfg)
 	type identity struct {
 		client *firehose.Client
 		err    error
 	}
 	identities := map[awsclient.Key]*identity{}
 	streams := map[string]bool{}
-	for i, s := range r.cfg.Sources {
+	for i := range r.cfg.Sources {
+		err := r.cfg.ResolveSecretID(i)
+		s := r.cfg.Sources[i] // after resolving: ExternalID needs the secret
 		who := identityCheck(s)
-		if err := secretErrs[i]; err != nil {
+		if err != nil {
 			r.add(Failed, who, "%v", err)
 			r.skipStreams(s, "the secret ID could not be read")
 			continue
@@ -270,22 +271,6 @@ func (r *runner) aws(ctx context.Context) {
 			r.stream(ctx, client, s, m.Stream)
 		}
 	}
-}
-
-// secretProblems reads each source's secret ID from the environment or its
-// file, and returns the error per source index.
-func secretProblems(cfg *config.Config) map[int]error {
-	out := map[int]error{}
-	for i := range cfg.Sources {
-		one := config.Config{Sources: []config.Source{cfg.Sources[i]}}
-		if err := one.ResolveSecrets(); err != nil {
-			// ResolveSecrets names the key as sources[0]; put the index back.
-			out[i] = errors.New(strings.Replace(err.Error(), "sources[0]", fmt.Sprintf("sources[%d]", i), 1))
-			continue
-		}
-		cfg.Sources[i].SecretID = one.Sources[0].SecretID
-	}
-	return out
 }
 
 func (r *runner) identity(ctx context.Context, client *firehose.Client, s config.Source, who string) error {
