@@ -73,9 +73,9 @@ type Options struct {
 
 // Run performs every check and returns their results; err is nil only when
 // every check passed, else it joins one error per failed check. The SASL
-// password and secret IDs the configuration names from the environment or
-// files are read here, into cfg (Config.ResolveSecretID), as the worker reads them at
-// start.
+// password and the secret IDs that the configuration takes from the
+// environment or files are read here, the secret IDs into cfg
+// (Config.ResolveSecretID), as the worker reads them at start.
 func Run(ctx context.Context, cfg *config.Config, opts Options) ([]Result, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 15 * time.Second
