@@ -26,6 +26,10 @@ test: ## unit and in-process integration tests, with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
+.PHONY: chart
+chart: ## Helm chart tests: lint, render, strict API decode, check (scripts/helm/test, its own Go module)
+	cd scripts/helm/test && $(GO) vet ./... && $(GO) test -count=1 ./...
+
 .PHONY: e2e
 e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and stops both), then SASL_SSL
 	bash scripts/e2e.sh

@@ -91,13 +91,21 @@ type Source struct {
 	Region      string   `yaml:"region"`
 	RoleAddress string   `yaml:"role_address"`
 	// SecretID replaces ID as the External ID when assuming RoleAddress.
+	// It may instead come from SecretIDEnv (the name of an environment
+	// variable) or SecretIDFile (a file holding only the secret ID, such as
+	// a mounted Kubernetes Secret); at most one of the three is set, and
+	// ResolveSecrets copies the other two into SecretID at start.
 	SecretID      Secret    `yaml:"secret_id"`
+	SecretIDEnv   string    `yaml:"secret_id_env"`
+	SecretIDFile  string    `yaml:"secret_id_file"`
 	MappedStreams []Mapping `yaml:"mapped_streams"`
 	Routing       string    `yaml:"routing"`
 }
 
 // ExternalID is the External ID sent with AssumeRole: the secret ID when set,
-// else the source ID, as Segment's destination does.
+// else the source ID, as Segment's destination does. A secret ID given by
+// secret_id_env or secret_id_file counts only once Config.ResolveSecrets has
+// read it.
 func (s Source) ExternalID() string {
 	if s.SecretID != "" {
 		return string(s.SecretID)
@@ -265,9 +273,25 @@ func (c *Config) Summary() string {
 	return b.String()
 }
 
-func maskedExternalID(s Source) string {
-	if s.SecretID != "" {
-		return s.SecretID.String()
+// ExternalIDSource says where the External ID comes from, never what it is:
+// "secret_id_env NAME", "secret_id_file PATH", "secret_id" or "source id".
+func (s Source) ExternalIDSource() string {
+	switch {
+	case s.SecretIDEnv != "":
+		return "secret_id_env " + s.SecretIDEnv
+	case s.SecretIDFile != "":
+		return "secret_id_file " + s.SecretIDFile
+	case s.SecretID != "":
+		return "secret_id"
 	}
 	return "source id"
+}
+
+// maskedExternalID is the External ID for Summary: masked when written in
+// the file, else where it comes from.
+func maskedExternalID(s Source) string {
+	if s.SecretIDEnv == "" && s.SecretIDFile == "" && s.SecretID != "" {
+		return s.SecretID.String()
+	}
+	return s.ExternalIDSource()
 }

@@ -157,3 +157,14 @@ func TestByteSizeAndDuration(t *testing.T) {
 		t.Errorf("commit_interval = %s", cfg.Kafka.CommitInterval)
 	}
 }
+
+func TestBuiltInSandboxConfigIsValid(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse(Sandbox)
+	if err != nil {
+		t.Fatalf("%s: %v", SandboxName, err)
+	}
+	if cfg.Kafka.GroupID != "firehose-worker-sandbox" {
+		t.Errorf("built-in sandbox config has group %q; is it config/sandbox.yaml?", cfg.Kafka.GroupID)
+	}
+}

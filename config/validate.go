@@ -147,9 +147,7 @@ func (v *validator) sources(sources []Source) {
 		if s.RoleAddress != "" && !roleARNRE.MatchString(s.RoleAddress) {
 			v.add(p+".role_address", "%q is not an IAM role ARN such as arn:aws:iam::123456789012:role/name", s.RoleAddress)
 		}
-		if s.SecretID != "" && s.RoleAddress == "" {
-			v.add(p+".secret_id", "is only used as the External ID of role_address, which is empty")
-		}
+		v.secretID(p, s)
 		if s.Routing != RoutingAll && s.Routing != RoutingFirstMatch {
 			v.add(p+".routing", "must be %s or %s, got %q", RoutingAll, RoutingFirstMatch, s.Routing)
 		}
@@ -171,6 +169,38 @@ func (v *validator) sources(sources []Source) {
 			}
 		}
 	}
+}
+
+// secretID checks the three sources of a source's secret ID: at most one,
+// and only with a role to send it to. Like the SASL password, a file is
+// checked for readability and an environment variable only for its name.
+func (v *validator) secretID(p string, s Source) {
+	var set []string
+	for _, f := range []struct {
+		key string
+		on  bool
+	}{{"secret_id", s.SecretID != ""}, {"secret_id_env", s.SecretIDEnv != ""}, {"secret_id_file", s.SecretIDFile != ""}} {
+		if f.on {
+			set = append(set, f.key)
+		}
+	}
+	if len(set) == 0 {
+		return
+	}
+	if s.RoleAddress == "" {
+		for _, key := range set {
+			v.add(p+"."+key, "is only used as the External ID of role_address, which is empty")
+		}
+		return
+	}
+	if len(set) > 1 {
+		v.add(p+".secret_id", "the secret ID is given %d ways (%s); keep exactly one", len(set), strings.Join(set, ", "))
+	}
+	if s.SecretIDEnv != "" && !envNameRE.MatchString(s.SecretIDEnv) {
+		// The value is not echoed: it may be the secret ID itself.
+		v.add(p+".secret_id_env", "is not an environment variable name (letters, digits and _): it names the variable that holds the secret ID, not the secret ID")
+	}
+	v.readable(p+".secret_id_file", s.SecretIDFile)
 }
 
 func (v *validator) batch(b *Batch) {

@@ -27,6 +27,7 @@ const usage = `usage: firehose-worker <command> [flags]
 commands:
   run      --config FILE   consume, deliver to Firehose, commit after acknowledgement
   check    --config FILE   validate a config and print a summary
+           [--connect]     and check Kafka, the topics, the roles and the streams
   sandbox  [flags]         run the worker on an embedded Kafka and Firehose
   produce  [flags]         send generated or replayed Segment events to a topic
   redrive  --config FILE   send dead letters back to the stream that refused them
@@ -44,7 +45,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "check":
-		return cmdCheck(rest, stdout, stderr)
+		return cmdCheck(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "firehose-worker", buildVersion())
 		return 0
