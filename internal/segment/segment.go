@@ -62,9 +62,10 @@ type Message struct {
 	Event        []byte // empty when absent
 	HasEvent     bool
 	Track        bool // Type is "track", in any letter case
+	Integrations Integrations
+
 	// Assumed: the message has no type (or a null one) and Type is the
 	// decoder's default type; the record must then say it (see
 	// AppendType). Set even when Decode goes on to return an error.
 	Assumed bool
-	Integrations Integrations
 }
