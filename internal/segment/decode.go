@@ -64,7 +64,12 @@ func (d *Decoder) Decode(value []byte) (Message, Scan, error) {
 	if err := d.shape(value); err != nil {
 		return msg, Scan{}, err
 	}
-	sc := Scan{Compact: d.msg.compact}
+	return d.fields(Scan{Compact: d.msg.compact})
+}
+
+// fields reads the routing fields from the members the parser captured.
+func (d *Decoder) fields(sc Scan) (Message, Scan, error) {
+	var msg Message
 	typ, event := d.msg.vals[keyType], d.msg.vals[keyEvent]
 
 	switch {

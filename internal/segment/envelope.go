@@ -26,6 +26,58 @@ type Envelope struct {
 	Integrations []byte
 }
 
+// Probe reports whether value may be an envelope, looking only at its
+// leading members: true when a "batch" array comes before any "type" and
+// before any member whose value is an object or array. It reads a few bytes
+// of a typical message (its "type" or its first object stops it), so a
+// caller can try Split first on what it accepts and go straight to Decode
+// with the rest, keeping one pass over most values either way. An envelope
+// it rejects (its context first, say) is still one: Split tells.
+func Probe(value []byte) bool {
+	p := parser{v: value}
+	p.space()
+	if p.i >= len(value) || value[p.i] != '{' {
+		return false
+	}
+	p.i++
+	for {
+		p.space()
+		if p.i >= len(value) || value[p.i] != '"' {
+			return false
+		}
+		kStart := p.i
+		if escaped, err := p.str(); err != nil || escaped {
+			return false
+		}
+		key := value[kStart+1 : p.i-1]
+		p.space()
+		if p.i >= len(value) || value[p.i] != ':' {
+			return false
+		}
+		p.i++
+		p.space()
+		if p.i >= len(value) {
+			return false
+		}
+		switch c := value[p.i]; {
+		case string(key) == memberType:
+			return false
+		case string(key) == memberBatch:
+			return c == '['
+		case c == '{' || c == '[':
+			return false
+		}
+		if err := p.value(); err != nil {
+			return false
+		}
+		p.space()
+		if p.i >= len(value) || value[p.i] != ',' {
+			return false
+		}
+		p.i++
+	}
+}
+
 // Splitter finds the items of envelopes. It reuses its buffers, so it is not
 // safe for concurrent use: keep one per goroutine.
 type Splitter struct {
@@ -49,11 +101,26 @@ const (
 	memberIntegrations = "integrations"
 )
 
-// Split reports whether value is an envelope and returns its parts. It
-// checks the value's syntax in the same pass (a value that is not valid JSON
-// is not an envelope), so it may be given any bytes; the pipeline gives it
-// only values Decode found without a type.
-func (s *Splitter) Split(value []byte) (Envelope, bool) {
+// Item is one element of an envelope's "batch", decoded as a message of
+// its own. Msg's Type and Event alias the Decoder's buffers, so they are
+// valid only during the call that receives the Item.
+type Item struct {
+	Value []byte // the element exactly as written
+	Msg   Message
+	Scan  Scan
+	Err   *Error // why the item is not a deliverable message; nil when it is
+}
+
+// Split reports whether value is an envelope and returns its parts. Its
+// items are decoded by d in the same pass, each given to each in order, so
+// an envelope is read once: each may see items of a value that turns out
+// not to be an envelope (a "type" after the batch, a syntax error further
+// on), and when a value has several "batch" members it sees each of them,
+// from index 0 again. Only the last one counts, as the last duplicate
+// member does in Decode. A value with a syntax error anywhere, in an item
+// too, is not an envelope: it is better dead-lettered whole, as Segment's
+// API would refuse the request.
+func (s *Splitter) Split(value []byte, d *Decoder, each func(i int, it Item)) (Envelope, bool) {
 	var env Envelope
 	p := &s.p
 	p.v, p.i, p.depth, p.compact = value, 0, 0, true
@@ -88,10 +155,8 @@ func (s *Splitter) Split(value []byte) (Envelope, bool) {
 		p.i++
 		p.space()
 		vStart := p.i
-		isBatch := string(key) == memberBatch
-		if isBatch && p.i < len(value) && value[p.i] == '[' {
-			// The last "batch" wins, as the last duplicate does in Decode.
-			if !s.walkItems() {
+		if string(key) == memberBatch && p.i < len(value) && value[p.i] == '[' {
+			if !s.walkItems(d, each) {
 				return env, false
 			}
 		} else if err := p.value(); err != nil {
@@ -132,8 +197,8 @@ func (s *Splitter) Split(value []byte) (Envelope, bool) {
 	return env, true
 }
 
-// walkItems reads the array at p.i and keeps the bounds of its elements.
-func (s *Splitter) walkItems() bool {
+// walkItems reads the array at p.i, decoding its elements with d.
+func (s *Splitter) walkItems(d *Decoder, each func(i int, it Item)) bool {
 	p := &s.p
 	s.items = s.items[:0]
 	empty, err := p.open(']')
@@ -143,20 +208,51 @@ func (s *Splitter) walkItems() bool {
 	if empty {
 		return true
 	}
-	for {
+	for i := 0; ; i++ {
 		start := p.i
-		if err := p.value(); err != nil {
+		msg, sc, end, err := d.decodeItem(p.v, start)
+		if end < 0 {
 			return false
 		}
-		s.items = append(s.items, p.v[start:p.i])
-		done, err := p.next(']')
-		if err != nil {
+		p.i = end
+		item := p.v[start:end]
+		s.items = append(s.items, item)
+		each(i, Item{Value: item, Msg: msg, Scan: sc, Err: err})
+		done, nerr := p.next(']')
+		if nerr != nil {
 			return false
 		}
 		if done {
 			return true
 		}
 	}
+}
+
+// decodeItem decodes the value that starts at v[i] as Decode decodes a
+// whole Kafka value, and returns where it ends: -1 when it is not valid
+// JSON (or too deep to tell), which makes the envelope invalid too.
+func (d *Decoder) decodeItem(v []byte, i int) (Message, Scan, int, *Error) {
+	if d.msg.keys == nil {
+		d.msg.keys, d.msg.vals = messageKeys, make([][]byte, len(messageKeys))
+		d.integ.keys, d.integ.vals = integrationKeys, make([][]byte, len(integrationKeys))
+	}
+	p := &d.msg
+	p.v, p.i, p.depth, p.compact = v, i, 0, true
+	for j := range p.vals {
+		p.vals[j] = nil
+	}
+	if err := p.value(); err != nil {
+		return Message{}, Scan{}, -1, nil
+	}
+	end := p.i
+	if v[i] != '{' {
+		return Message{}, Scan{}, end, invalid(ReasonNotObject, "the item is JSON but not an object")
+	}
+	msg, sc, err := d.fields(Scan{Compact: p.compact})
+	if err != nil {
+		return msg, sc, end, err.(*Error)
+	}
+	return msg, sc, end, nil
 }
 
 // compact returns v compacted, appended to s.fields. Each result is cut at

@@ -57,7 +57,8 @@ func TestSplitLibraryBatchBodies(t *testing.T) {
 			t.Parallel()
 			value := fixture(t, tc.file)
 			var s Splitter
-			env, ok := s.Split(value)
+			var d Decoder
+			env, ok := s.Split(value, &d, func(int, Item) {})
 			if !ok {
 				t.Fatal("not split")
 			}
@@ -102,7 +103,9 @@ func TestSplitLeavesOtherValuesAlone(t *testing.T) {
 		{"empty object", `{}`, false},
 		{"not JSON", `{"batch":[{"type":"page"}]`, false},
 		{"trailing bytes", `{"batch":[]} {}`, false},
-		{"bad UTF-8", "{\"batch\":[\"\xff\"]}", false},
+		{"bad UTF-8 in a member", "{\"sentAt\":\"\xff\",\"batch\":[]}", false},
+		{"bad UTF-8 in an item", "{\"batch\":[\"\xff\"]}", false},
+		{"syntax error in an item", `{"batch":[{"type":"page",}]}`, false},
 		{"empty batch", `{"batch":[]}`, true},
 		{"null type", `{"type":null,"batch":[{"type":"page"}]}`, true},
 		{"escaped key", `{"\u0062atch":[{"type":"page"}]}`, true},
@@ -111,7 +114,8 @@ func TestSplitLeavesOtherValuesAlone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var s Splitter
-			if _, ok := s.Split([]byte(tc.value)); ok != tc.want {
+			var d Decoder
+			if _, ok := s.Split([]byte(tc.value), &d, func(int, Item) {}); ok != tc.want {
 				t.Fatalf("Split(%s) = %v, want %v", tc.value, ok, tc.want)
 			}
 		})
@@ -123,21 +127,21 @@ func TestSplitLeavesOtherValuesAlone(t *testing.T) {
 func TestItemsDecodeOnTheirOwn(t *testing.T) {
 	t.Parallel()
 	var s Splitter
-	env, ok := s.Split(fixture(t, "http-api.json"))
+	var d Decoder
+	var got []string
+	_, ok := s.Split(fixture(t, "http-api.json"), &d, func(i int, it Item) {
+		reason := string(it.Msg.Type)
+		if it.Err != nil {
+			reason = it.Err.Reason
+		}
+		got = append(got[:i], reason)
+	})
 	if !ok {
 		t.Fatal("not split")
 	}
-	want := []string{"", ReasonNotObject, ReasonMissingEvent, ReasonMissingType, ""}
-	var d Decoder
-	for i, item := range env.Items {
-		_, _, err := d.Decode(item)
-		got := ""
-		if err != nil {
-			got = err.(*Error).Reason
-		}
-		if got != want[i] {
-			t.Errorf("item %d: reason %q, want %q", i, got, want[i])
-		}
+	want := []string{"track", ReasonNotObject, ReasonMissingEvent, ReasonMissingType, "identify"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("items decode as %q, want %q", got, want)
 	}
 }
 
@@ -159,11 +163,11 @@ func TestBatchIntegrationsMergeUnderTheItems(t *testing.T) {
 			t.Parallel()
 			value := `{` + tc.batch + `"batch":[` + tc.item + `]}`
 			var s Splitter
-			env, ok := s.Split([]byte(value))
+			var d Decoder
+			env, ok := s.Split([]byte(value), &d, func(int, Item) {})
 			if !ok {
 				t.Fatalf("not split: %s", value)
 			}
-			var d Decoder
 			msg, _, err := d.Decode(env.Items[0])
 			if err != nil {
 				t.Fatal(err)
@@ -178,11 +182,11 @@ func TestBatchIntegrationsMergeUnderTheItems(t *testing.T) {
 func TestMergeAddsWhatTheItemLacks(t *testing.T) {
 	t.Parallel()
 	var s Splitter
-	env, ok := s.Split(fixture(t, "http-api.json"))
+	var d Decoder
+	env, ok := s.Split(fixture(t, "http-api.json"), &d, func(int, Item) {})
 	if !ok {
 		t.Fatal("not split")
 	}
-	var d Decoder
 	record := func(i int) []byte {
 		_, sc, err := d.Decode(env.Items[i])
 		if err != nil {
@@ -205,7 +209,7 @@ func TestMergeAddsWhatTheItemLacks(t *testing.T) {
 	}
 
 	// An item with its own sentAt keeps it; an envelope without context adds none.
-	env2, ok := s.Split([]byte(`{"batch":[{"type":"page","sentAt":"A","context":{"ip":"1"}}],"sentAt":"B"}`))
+	env2, ok := s.Split([]byte(`{"batch":[{"type":"page","sentAt":"A","context":{"ip":"1"}}],"sentAt":"B"}`), &d, func(int, Item) {})
 	if !ok {
 		t.Fatal("not split")
 	}
@@ -266,15 +270,30 @@ func TestDefaultTypeIsAssumedAndWritten(t *testing.T) {
 func TestSplitDoesNotAllocateOnceWarm(t *testing.T) {
 	value := fixture(t, "node.json")
 	var s Splitter
-	s.Split(value)
-	if n := testing.AllocsPerRun(100, func() { s.Split(value) }); n != 0 {
+	var d Decoder
+	types := 0
+	count := func(_ int, it Item) { types += len(it.Msg.Type) }
+	s.Split(value, &d, count)
+	if n := testing.AllocsPerRun(100, func() { s.Split(value, &d, count) }); n != 0 {
 		t.Errorf("%v allocations per Split, want 0", n)
 	}
 }
 
-// FuzzSplit checks that no input panics and that Split agrees with
-// encoding/json on what is an envelope and what its items are; Merge's
-// output is JSON that still holds every member of the item.
+// isEnvelopeText is encoding/json's view: a valid object whose "batch" is an
+// array and whose "type" is absent or null.
+func isEnvelopeText(in []byte) bool {
+	var members map[string]stdjson.RawMessage
+	if !utf8.Valid(in) || stdjson.Unmarshal(in, &members) != nil {
+		return false
+	}
+	typ, hasType := members["type"]
+	return !(hasType && string(typ) != "null") && len(members["batch"]) > 0 && members["batch"][0] == '['
+}
+
+// FuzzSplit checks that no input panics and that Split, with its items
+// decoded, agrees with encoding/json on what is an envelope and what its
+// items are; Merge's output is JSON that still holds every member of the
+// item.
 func FuzzSplit(f *testing.F) {
 	for _, name := range []string{"node.json", "python.json", "go.json", "http-api.json"} {
 		f.Add(fixture(f, name))
@@ -285,18 +304,29 @@ func FuzzSplit(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var s Splitter
-		env, ok := s.Split(in)
-		var d Decoder
-		_, _, derr := d.Decode(in)
+		var d, whole Decoder
+		// What the split decoded of each item, to compare with Decode.
+		type seen struct {
+			typ, event, reason string
+			compact            bool
+		}
+		var items []seen
+		env, ok := s.Split(in, &d, func(i int, it Item) {
+			x := seen{typ: string(it.Msg.Type), event: string(it.Msg.Event), compact: it.Scan.Compact}
+			if it.Err != nil {
+				x = seen{reason: it.Err.Reason}
+			}
+			items = append(items[:i], x)
+		})
+		_, _, derr := whole.Decode(in)
 		if derr != nil && derr.(*Error).Reason == ReasonTooDeep {
 			return // encoding/json goes deeper than Segment's bound
 		}
+		// Members by exact name, as Segment reads them (a struct would
+		// match "bAtch" too).
 		var members map[string]stdjson.RawMessage
-		isObj := stdjson.Unmarshal(in, &members) == nil
-		typ, hasType := members["type"]
-		typed := hasType && string(typ) != "null"
 		var want rawEnvelope
-		isEnv := utf8.Valid(in) && isObj && !typed && len(members["batch"]) > 0 && members["batch"][0] == '[' && stdjson.Unmarshal(in, &want) == nil
+		isEnv := isEnvelopeText(in) && stdjson.Unmarshal(in, &members) == nil && stdjson.Unmarshal(members["batch"], &want.Batch) == nil
 		if ok != isEnv {
 			t.Fatalf("Split(%q) = %v, encoding/json says envelope = %v", in, ok, isEnv)
 		}
@@ -306,11 +336,21 @@ func FuzzSplit(f *testing.F) {
 		if len(env.Items) != len(want.Batch) {
 			t.Fatalf("%d items, encoding/json finds %d", len(env.Items), len(want.Batch))
 		}
+		if len(items) != len(env.Items) {
+			t.Fatalf("each saw %d items of %d", len(items), len(env.Items))
+		}
 		for i, item := range env.Items {
 			if !bytes.Equal(item, want.Batch[i]) {
 				t.Fatalf("item %d = %q, want %q", i, item, want.Batch[i])
 			}
-			_, sc, err := d.Decode(item)
+			msg, sc, err := d.Decode(item)
+			alone := seen{typ: string(msg.Type), event: string(msg.Event), compact: sc.Compact}
+			if err != nil {
+				alone = seen{reason: err.(*Error).Reason}
+			}
+			if alone != items[i] {
+				t.Fatalf("item %d %q: split decoded %+v, Decode %+v", i, item, items[i], alone)
+			}
 			if err != nil {
 				continue
 			}
@@ -336,4 +376,50 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestProbeLooksOnlyAtLeadingMembers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{
+		{`{"batch":[]}`, true},
+		{"{ \"batch\" : [", true},
+		{`{"messageId":"m1","sentAt":"2026-11-30T11:20:45.331Z","batch":[{}]}`, true}, // analytics-go
+		{`{"type":"track","batch":[]}`, false},
+		{`{"anonymousId":"a1","context":{"ip":"1"},"type":"page"}`, false},
+		{`{"context":{},"batch":[]}`, false}, // an envelope still: Decode, then Split
+		{`{"batch":{}}`, false},
+		{`{"n":1,"ok":true,"x":null,"batch":[`, true},
+		{`{"\u0062atch":[]}`, false},
+		{`[{"batch":[]}]`, false},
+		{``, false},
+	} {
+		if got := Probe([]byte(tc.value)); got != tc.want {
+			t.Errorf("Probe(%s) = %v, want %v", tc.value, got, tc.want)
+		}
+	}
+}
+
+func TestSplitFindsItemsOfAnyShape(t *testing.T) {
+	t.Parallel()
+	value := `{"batch":[ 1 ,"a\"]}",[{"x":"}"}],{"type":"page","s":"\\"},-2.5e3,null,true ]}`
+	want := []string{`1`, `"a\"]}"`, `[{"x":"}"}]`, `{"type":"page","s":"\\"}`, `-2.5e3`, `null`, `true`}
+	var s Splitter
+	var d Decoder
+	env, ok := s.Split([]byte(value), &d, func(int, Item) {})
+	if !ok || len(env.Items) != len(want) {
+		t.Fatalf("ok %v, %d items, want %d", ok, len(env.Items), len(want))
+	}
+	for i := range want {
+		if string(env.Items[i]) != want[i] {
+			t.Errorf("item %d = %s, want %s", i, env.Items[i], want[i])
+		}
+	}
+	for _, bad := range []string{`{"batch":[1,]}`, `{"batch":[,1]}`, `{"batch":["a]}`, `{"batch":[{"a":1}`, `{"batch":[1 2]}`} {
+		if _, ok := s.Split([]byte(bad), &d, func(int, Item) {}); ok {
+			t.Errorf("Split(%s) succeeded", bad)
+		}
+	}
 }
