@@ -53,10 +53,10 @@ type envItem struct {
 	copied  bool // rec is not a slice of the Kafka value
 	from    int  // its streams are s.envIDs[from:ids]
 	ids     int
-	skip   string
-	reason string
-	detail string
-	stream string
+	skip    string
+	reason  string
+	detail  string
+	stream  string
 }
 
 // sortItems decodes and routes the items of an envelope into s.items, as
