@@ -167,6 +167,10 @@ func TestSourceInputSettings(t *testing.T) {
 	if s := cfg.Sources[0]; s.Envelope != EnvelopeAuto || s.EnvelopeMerge || s.DefaultType != "" {
 		t.Errorf("defaults: envelope %q, envelope_merge %v, default_type %q; want auto, false, empty", s.Envelope, s.EnvelopeMerge, s.DefaultType)
 	}
+	cfg.Sources[0].Envelope, cfg.Sources[0].DefaultType = EnvelopeNone, "track"
+	if sum := cfg.Summary(); !strings.Contains(sum, " envelope=none default_type=track") {
+		t.Errorf("summary does not name the input settings:\n%s", sum)
+	}
 	_, err = Load("testdata/invalid_inputs.yaml")
 	if err == nil {
 		t.Fatal("Load succeeded, want errors")
