@@ -26,14 +26,33 @@ type Envelope struct {
 	Integrations []byte
 }
 
-// Probe reports whether value may be an envelope, looking only at its
-// leading members: true when a "batch" array comes before any "type" and
-// before any member whose value is an object or array. It reads a few bytes
-// of a typical message (its "type" or its first object stops it), so a
-// caller can try Split first on what it accepts and go straight to Decode
-// with the rest, keeping one pass over most values either way. An envelope
-// it rejects (its context first, say) is still one: Split tells.
+// Probe reports whether value may be an envelope, from its first bytes: a
+// "batch" array is its first member, or comes after only the members that
+// Segment's libraries write before it ("messageId", "sentAt", "timestamp",
+// "writeKey") with string values. analytics-node and analytics-python put
+// "batch" first, analytics-go after "messageId" and "sentAt". A typical
+// message is refused by comparing its first key, a few nanoseconds, so a
+// caller can split what Probe accepts before decoding it and decode the rest
+// first, keeping one pass over most values either way. An envelope Probe
+// refuses ("context" first, say) is still one: Split tells.
 func Probe(value []byte) bool {
+	// The first key decides most values: only its first letters are read.
+	k := 0
+	for k < len(value) && (isSpace(value[k]) || value[k] == '{') {
+		k++
+	}
+	if k+2 > len(value) || value[k] != '"' {
+		return false
+	}
+	switch value[k+1] {
+	case 'b', 'm', 's', 'w': // the first letters of the keys below
+	case 't':
+		if value[k+2] == 'y' { // "type"
+			return false
+		}
+	default:
+		return false
+	}
 	p := parser{v: value}
 	p.space()
 	if p.i >= len(value) || value[p.i] != '{' {
@@ -42,32 +61,35 @@ func Probe(value []byte) bool {
 	p.i++
 	for {
 		p.space()
-		if p.i >= len(value) || value[p.i] != '"' {
+		rest := value[p.i:]
+		switch {
+		case bytes.HasPrefix(rest, []byte(`"batch"`)):
+			p.i += len(`"batch"`)
+			p.space()
+			if p.i >= len(value) || value[p.i] != ':' {
+				return false
+			}
+			p.i++
+			p.space()
+			return p.i < len(value) && value[p.i] == '['
+		case bytes.HasPrefix(rest, []byte(`"messageId"`)), bytes.HasPrefix(rest, []byte(`"sentAt"`)),
+			bytes.HasPrefix(rest, []byte(`"timestamp"`)), bytes.HasPrefix(rest, []byte(`"writeKey"`)):
+		default:
 			return false
 		}
-		kStart := p.i
-		if escaped, err := p.str(); err != nil || escaped {
+		if _, err := p.str(); err != nil {
 			return false
 		}
-		key := value[kStart+1 : p.i-1]
 		p.space()
 		if p.i >= len(value) || value[p.i] != ':' {
 			return false
 		}
 		p.i++
 		p.space()
-		if p.i >= len(value) {
+		if p.i >= len(value) || value[p.i] != '"' {
 			return false
 		}
-		switch c := value[p.i]; {
-		case string(key) == memberType:
-			return false
-		case string(key) == memberBatch:
-			return c == '['
-		case c == '{' || c == '[':
-			return false
-		}
-		if err := p.value(); err != nil {
+		if _, err := p.str(); err != nil {
 			return false
 		}
 		p.space()

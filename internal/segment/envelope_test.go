@@ -378,7 +378,7 @@ func FuzzSplit(f *testing.F) {
 	})
 }
 
-func TestProbeLooksOnlyAtLeadingMembers(t *testing.T) {
+func TestProbeLooksOnlyAtTheFirstBytes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		value string
@@ -391,7 +391,9 @@ func TestProbeLooksOnlyAtLeadingMembers(t *testing.T) {
 		{`{"anonymousId":"a1","context":{"ip":"1"},"type":"page"}`, false},
 		{`{"context":{},"batch":[]}`, false}, // an envelope still: Decode, then Split
 		{`{"batch":{}}`, false},
-		{`{"n":1,"ok":true,"x":null,"batch":[`, true},
+		{`{"n":1,"batch":[`, false}, // not a member the libraries write first
+		{`{"timestamp":"2026-11-30T09:14:05.250Z","writeKey":"k","batch":[`, true},
+		{`{"sentAt":5,"batch":[]}`, false},
 		{`{"\u0062atch":[]}`, false},
 		{`[{"batch":[]}]`, false},
 		{``, false},
