@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firehose-worker/firehose-worker/config"
 	"github.com/firehose-worker/firehose-worker/internal/itest"
 )
 
@@ -150,5 +151,36 @@ func TestEnvelopeNoneKeepsTheValueWhole(t *testing.T) {
 	}
 	if n := fh.Total(); n != 0 {
 		t.Errorf("%d records delivered, want none", n)
+	}
+}
+
+// An item too large for Firehose is dead-lettered alone, naming the stream
+// it was for; a turned-off or unrouted item takes no part, and the rest of
+// the envelope goes.
+func TestEnvelopeItemTooLargeIsDeadLetteredAlone(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 1, "events", "dlq")
+	fh := itest.StartFirehose(t)
+	big := `{"type":"page","name":"Big","p":"` + strings.Repeat("x", config.MaxRecordBytes) + `"}`
+	small := `{"type":"identify","userId":"u1","messageId":"i-1"}`
+	off := `{"type":"track","event":"Quiet","integrations":{"Amazon Kinesis Firehose":false}}`
+	k.Produce(t, "events", []itest.Msg{{Value: []byte(`{"batch":[` + big + `,` + small + `,` + off + `]}`)}})
+	cfg := testConfig(k.Brokers, "g-big", "events")
+	cfg.Kafka.DLQTopic = "dlq"
+	start(t, cfg, fh)
+	awaitCommitted(t, k, fh, "g-big", "events")
+	if d := itest.DiffMultisets(map[string]int{small + "\n": 1}, itest.Multiset(fh.Records("everything"))); d != "" {
+		t.Errorf("everything: %s", d)
+	}
+	letters := k.Consume(t, "dlq")
+	if len(letters) != 1 || string(letters[0].Value) != big {
+		t.Fatalf("%d dead letters, want the big item alone", len(letters))
+	}
+	h := map[string]string{}
+	for _, x := range letters[0].Headers {
+		h[x.Key] = string(x.Value)
+	}
+	if h["dlq.reason"] != "record_too_large" || h["dlq.batch.index"] != "0" || h["dlq.stream"] != "pages" {
+		t.Errorf("headers %v", h)
 	}
 }
