@@ -41,7 +41,7 @@ func Probe(value []byte) bool {
 	for k < len(value) && (isSpace(value[k]) || value[k] == '{') {
 		k++
 	}
-	if k+2 > len(value) || value[k] != '"' {
+	if k+3 > len(value) || value[k] != '"' {
 		return false
 	}
 	switch value[k+1] {

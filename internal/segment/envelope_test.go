@@ -318,6 +318,9 @@ func FuzzSplit(f *testing.F) {
 			}
 			items = append(items[:i], x)
 		})
+		if Probe(in) && !bytes.Contains(in, []byte(`"batch"`)) {
+			t.Fatalf("Probe accepted %q, which has no batch member", in)
+		}
 		_, _, derr := whole.Decode(in)
 		if derr != nil && derr.(*Error).Reason == ReasonTooDeep {
 			return // encoding/json goes deeper than Segment's bound
@@ -397,6 +400,8 @@ func TestProbeLooksOnlyAtTheFirstBytes(t *testing.T) {
 		{`{"\u0062atch":[]}`, false},
 		{`[{"batch":[]}]`, false},
 		{``, false},
+		{`{"t`, false},
+		{`"t`, false},
 	} {
 		if got := Probe([]byte(tc.value)); got != tc.want {
 			t.Errorf("Probe(%s) = %v, want %v", tc.value, got, tc.want)
