@@ -4,6 +4,9 @@
 // A message is one JSON object per Kafka value. Only "type", "event" and
 // "integrations" are read; the rest is validated but never re-encoded, so the
 // record keeps the producer's key order, number text and escapes.
+//
+// A value may also be a /v1/batch envelope of several messages: Probe and
+// Split (envelope.go) find them, each decoded as a value of its own.
 package segment
 
 import (
