@@ -28,6 +28,18 @@ const (
 	AccessDeadLetter = "dead_letter"
 )
 
+// How a source reads values shaped as Segment's /v1/batch bodies.
+const (
+	// EnvelopeAuto splits a value that is an object with a top-level
+	// "batch" array and no "type" into its messages.
+	EnvelopeAuto = "auto"
+	// EnvelopeNone reads every value as one message.
+	EnvelopeNone = "none"
+)
+
+// DefaultTypes are the types default_type may name: Segment's six calls.
+var DefaultTypes = []string{"track", "page", "identify", "group", "screen", "alias"}
+
 // Start offsets for partitions that have no committed offset yet.
 const (
 	StartEarliest = "earliest"
@@ -100,6 +112,24 @@ type Source struct {
 	SecretIDFile  string    `yaml:"secret_id_file"`
 	MappedStreams []Mapping `yaml:"mapped_streams"`
 	Routing       string    `yaml:"routing"`
+	// Envelope is auto (the default) or none. With auto, a value shaped as
+	// a /v1/batch body is split and each of its messages is routed,
+	// framed and delivered on its own; its Kafka offset is committed once
+	// every message has been delivered or dead-lettered. An item that is
+	// not a deliverable message is dead-lettered alone, with its index in
+	// the dlq.batch.index header.
+	Envelope string `yaml:"envelope"`
+	// EnvelopeMerge writes the envelope's "sentAt" into each of its
+	// messages that has none, and its "context" members into each
+	// message's context where the message lacks them, as Segment's API
+	// does before a destination sees a message. Off (the default), each
+	// record is its message exactly as written in the batch.
+	EnvelopeMerge bool `yaml:"envelope_merge"`
+	// DefaultType is the type assumed for a message without one (or with
+	// a null one), for topics fed from one endpoint such as /v1/track;
+	// the record then carries it as its last member. Empty (the default)
+	// dead-letters such messages as missing_type.
+	DefaultType string `yaml:"default_type"`
 }
 
 // ExternalID is the External ID sent with AssumeRole: the secret ID when set,
@@ -265,6 +295,7 @@ func (c *Config) Summary() string {
 		if s.RoleAddress != "" {
 			fmt.Fprintf(&b, " role=%s external_id=%s", s.RoleAddress, maskedExternalID(s))
 		}
+		b.WriteString(s.inputSummary())
 		b.WriteByte('\n')
 		for _, m := range s.MappedStreams {
 			fmt.Fprintf(&b, "  %q -> %s\n", m.Event, m.Stream)
@@ -294,4 +325,19 @@ func maskedExternalID(s Source) string {
 		return s.SecretID.String()
 	}
 	return s.ExternalIDSource()
+}
+
+// inputSummary names the input settings that differ from the defaults.
+func (s Source) inputSummary() string {
+	var out string
+	if s.Envelope == EnvelopeNone {
+		out += " envelope=none"
+	}
+	if s.EnvelopeMerge {
+		out += " envelope_merge=true"
+	}
+	if s.DefaultType != "" {
+		out += " default_type=" + s.DefaultType
+	}
+	return out
 }

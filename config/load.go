@@ -62,6 +62,9 @@ func (c *Config) applySourceDefaults() {
 		if c.Sources[i].Routing == "" {
 			c.Sources[i].Routing = RoutingAll
 		}
+		if c.Sources[i].Envelope == "" {
+			c.Sources[i].Envelope = EnvelopeAuto
+		}
 	}
 }
 

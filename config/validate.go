@@ -151,6 +151,7 @@ func (v *validator) sources(sources []Source) {
 		if s.Routing != RoutingAll && s.Routing != RoutingFirstMatch {
 			v.add(p+".routing", "must be %s or %s, got %q", RoutingAll, RoutingFirstMatch, s.Routing)
 		}
+		v.sourceInputs(p, s)
 		if len(s.MappedStreams) == 0 {
 			v.add(p+".mapped_streams", "at least one event -> stream row is required")
 		}
@@ -201,6 +202,23 @@ func (v *validator) secretID(p string, s Source) {
 		v.add(p+".secret_id_env", "is not an environment variable name (letters, digits and _): it names the variable that holds the secret ID, not the secret ID")
 	}
 	v.readable(p+".secret_id_file", s.SecretIDFile)
+}
+
+// sourceInputs checks how a source reads its values. An empty envelope is
+// auto, for configs built in code rather than loaded.
+func (v *validator) sourceInputs(p string, s Source) {
+	switch s.Envelope {
+	case "", EnvelopeAuto:
+	case EnvelopeNone:
+		if s.EnvelopeMerge {
+			v.add(p+".envelope_merge", "merges the fields of batch envelopes, which envelope: none does not split; set envelope: auto or drop envelope_merge")
+		}
+	default:
+		v.add(p+".envelope", "must be %s or %s, got %q", EnvelopeAuto, EnvelopeNone, s.Envelope)
+	}
+	if s.DefaultType != "" && !slices.Contains(DefaultTypes, s.DefaultType) {
+		v.add(p+".default_type", "must be empty or one of %s (lower case), got %q", strings.Join(DefaultTypes, ", "), s.DefaultType)
+	}
 }
 
 func (v *validator) batch(b *Batch) {
