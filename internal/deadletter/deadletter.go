@@ -38,6 +38,11 @@ const (
 	HeaderBatchIndex = "dlq.batch.index"
 )
 
+// ReasonPreflightProbe is the reason of the record `check --connect` writes
+// to prove the dead-letter topic accepts writes. It is no message: redrive
+// leaves it alone.
+const ReasonPreflightProbe = "preflight_probe"
+
 // Origin is the Kafka message a record came from.
 type Origin struct {
 	Topic     string

@@ -39,7 +39,7 @@ import (
 
 // ProbeReason is the dlq.reason header of the probe record the dead-letter
 // check writes.
-const ProbeReason = "preflight_probe"
+const ProbeReason = deadletter.ReasonPreflightProbe
 
 // Status is the outcome of one check.
 type Status string
