@@ -60,7 +60,13 @@ type Options struct {
 	// OnFinish is given to the tracker of each partition of topic; see
 	// checkpoint.NewTracker.
 	OnFinish func(topic string) func(m *checkpoint.Message)
-	// Transport reaches the brokers for offset look-ups (lag); nil is plain TCP.
+	// MetadataMaxBytes bounds the commit metadata that records the offsets
+	// finished beyond the committed one (see internal/commitmeta); 0 writes
+	// plain commits. It must not exceed the brokers' offset.metadata.max.bytes.
+	MetadataMaxBytes int
+	// Transport reaches the brokers for offset commits, committed-offset and
+	// high-watermark look-ups, with the TLS and SASL of Dialer; nil is
+	// kafka.DefaultTransport (plain TCP).
 	Transport kafka.RoundTripper
 	// LagInterval is how often high watermarks are read to compute lag.
 	LagInterval time.Duration
@@ -94,6 +100,10 @@ type Consumer struct {
 	// lock keeps that an assumption of nothing.
 	deliveredMu sync.Mutex
 	delivered   map[string]int64
+
+	// metaBudget is MetadataMaxBytes until a broker refuses metadata that
+	// size, then 0 (plain commits).
+	metaBudget atomic.Int64
 }
 
 // New returns a consumer that gives messages to h.
@@ -110,7 +120,12 @@ func New(opts Options, h Handler) *Consumer {
 	if opts.LagInterval <= 0 {
 		opts.LagInterval = 5 * time.Second
 	}
-	return &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
+	if opts.Transport == nil {
+		opts.Transport = kafka.DefaultTransport
+	}
+	c := &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
+	c.metaBudget.Store(int64(opts.MetadataMaxBytes))
+	return c
 }
 
 // Run consumes until ctx ends. Then it stops fetching, waits for in-flight

@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 			telemetry.MsgSkippedUnmapped:     deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedUnmapped)),
 			telemetry.MsgSkippedIntegrations: deps.Metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgSkippedIntegrations)),
 		},
-		bodies:        delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
+		bodies: delivery.NewBodies(max(int64(cfg.Memory.MaxBufferedBytes)/2, 2*config.MaxRecordBytes)),
 	}
 	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
 	newBackOff := delivery.NewBackOff(delivery.BackOffConfig{
@@ -269,6 +269,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		FetchMaxWait:      k.FetchMaxWait.D(),
 		FetchMaxBytes:     int(k.FetchMaxBytes),
 		MaxPending:        k.MaxPendingPerPartition,
+		MetadataMaxBytes:  k.CommitMetadataMaxBytes,
 		OnFinish:          p.releaser,
 		Transport:         p.deps.Transport,
 		Logger:            p.log,
