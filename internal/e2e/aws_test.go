@@ -107,6 +107,9 @@ type delivery struct {
 	// written: a record without its '\n', over 500 records or 4 MiB, or a
 	// key outside the "<stream>/YYYY/MM/DD/HH/<stream>-1-" layout.
 	problems []string
+	// pull, when set, replaces reading S3: it adds what an in-process
+	// endpoint accepted since the last call (see simFirehose).
+	pull func()
 }
 
 func (e *env) delivery(streams ...string) *delivery {
@@ -121,6 +124,10 @@ func (e *env) delivery(streams ...string) *delivery {
 
 // refresh reads the objects written since the last call.
 func (d *delivery) refresh(ctx context.Context) error {
+	if d.pull != nil {
+		d.pull()
+		return nil
+	}
 	for _, s := range d.streams {
 		keyRE := regexp.MustCompile(`^` + regexp.QuoteMeta(s) + `/\d{4}/\d{2}/\d{2}/\d{2}/` + regexp.QuoteMeta(s) + `-1-`)
 		p := s3.NewListObjectsV2Paginator(d.e.s3, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(s + "/")})

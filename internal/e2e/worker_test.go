@@ -23,6 +23,10 @@ type workerConfig struct {
 	sources  []sourceConfig
 	linger   time.Duration // batch.linger; 0 means 50ms
 	logLevel string        // "" means info
+	// defaultGroupTimings leaves heartbeat_interval, session_timeout and
+	// rebalance_timeout at the worker's defaults, for tests that measure
+	// what users get.
+	defaultGroupTimings bool
 }
 
 type sourceConfig struct {
@@ -45,17 +49,18 @@ func (e *env) writeConfig(c workerConfig) string {
 		level = "info"
 	}
 	var b strings.Builder
+	timings := "  heartbeat_interval: 300ms\n  session_timeout: 6s\n  rebalance_timeout: 10s\n"
+	if c.defaultGroupTimings {
+		timings = ""
+	}
 	fmt.Fprintf(&b, `kafka:
   brokers: [%q]
   group_id: %q
   commit_interval: 100ms
-  heartbeat_interval: 300ms
-  session_timeout: 6s
-  rebalance_timeout: 10s
-  drain_timeout: 5s
+%s  drain_timeout: 5s
   fetch_max_wait: 100ms
 sources:
-`, kafkaAddr, c.group)
+`, kafkaAddr, c.group, timings)
 	for _, s := range c.sources {
 		fmt.Fprintf(&b, "  - id: %q\n    topics: [", s.id)
 		for i, t := range s.topics {
