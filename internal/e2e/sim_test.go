@@ -25,7 +25,7 @@ type simFirehose struct {
 	url string
 
 	mu    sync.Mutex
-	calls []simCall               // accepted, not yet pulled into the delivery
+	calls []simCall                // accepted, not yet pulled into the delivery
 	slow  map[string]time.Duration // stream -> delay before its calls are served
 	n     int
 }
