@@ -194,7 +194,7 @@ func Default() Config {
 			CommitInterval:         Duration(time.Second),
 			SessionTimeout:         Duration(30 * time.Second),
 			RebalanceTimeout:       Duration(30 * time.Second),
-			HeartbeatInterval:      Duration(3 * time.Second),
+			HeartbeatInterval:      Duration(500 * time.Millisecond),
 			DrainTimeout:           Duration(20 * time.Second),
 			FetchMaxWait:           Duration(250 * time.Millisecond),
 			FetchMaxBytes:          10 << 20,
