@@ -191,7 +191,7 @@ func Default() Config {
 			GroupID:                "firehose-worker",
 			ClientID:               "firehose-worker",
 			StartOffset:            StartEarliest,
-			CommitInterval:         Duration(time.Second),
+			CommitInterval:         Duration(250 * time.Millisecond),
 			SessionTimeout:         Duration(30 * time.Second),
 			RebalanceTimeout:       Duration(30 * time.Second),
 			HeartbeatInterval:      Duration(500 * time.Millisecond),

@@ -3,6 +3,11 @@
 package e2e
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +88,16 @@ func TestKilledWhileAStreamIsSlow(t *testing.T) {
 	e := newEnv(t, "slow", true, false)
 	streams := streamSet{All: name("slow", "all"), Pages: name("slow", "pages")}
 	rows := []row{{"page", streams.Pages}, {"*", streams.All}}
-	r, sim := e.newSimRig("slow", 4, streams, rows, workerConfig{linger: 100 * time.Millisecond})
+	// FHW_E2E_COMMIT_INTERVAL measures the window that commit_interval
+	// leaves (the commits carry only what finished before them).
+	var interval time.Duration
+	if v := os.Getenv("FHW_E2E_COMMIT_INTERVAL"); v != "" {
+		var err error
+		if interval, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("FHW_E2E_COMMIT_INTERVAL: %v", err)
+		}
+	}
+	r, sim := e.newSimRig("slow", 4, streams, rows, workerConfig{linger: 100 * time.Millisecond, commitInterval: interval})
 	sim.setSlow(streams.Pages, time.Second)
 
 	w1 := e.startWorkerWithEnv("w1", r.cfg, sim.workerEnv())
@@ -92,6 +106,7 @@ func TestKilledWhileAStreamIsSlow(t *testing.T) {
 	r.waitProgress(1500)
 
 	e.refreshOnce(r.d)
+	cpu := cpuSeconds(w1)
 	e.signal(w1, syscall.SIGKILL)
 	_ = e.waitExit(w1, 10*time.Second)
 	all := make([]tp, r.partitions)
@@ -129,5 +144,23 @@ func TestKilledWhileAStreamIsSlow(t *testing.T) {
 		t.Error("the new owner did not log skipping what the previous owner finished")
 	}
 	e.report(map[string]any{"outcome": o, "duplicates": dups, "window_messages": windowSize(window),
-		"finished_before_kill": len(finished), "resent_of_finished": resent, "resent_percent": pct})
+		"finished_before_kill": len(finished), "resent_of_finished": resent, "resent_percent": pct,
+		"commit_interval": interval.String(), "w1_cpu_seconds": cpu})
+}
+
+// cpuSeconds is the CPU time w has used so far (user + system, from
+// /proc/<pid>/stat), or -1 where that cannot be read.
+func cpuSeconds(w *worker) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // USER_HZ is 100 on Linux
 }

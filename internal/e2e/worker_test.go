@@ -27,6 +27,8 @@ type workerConfig struct {
 	// rebalance_timeout at the worker's defaults, for tests that measure
 	// what users get.
 	defaultGroupTimings bool
+	// commitInterval is kafka.commit_interval; 0 means 100ms.
+	commitInterval time.Duration
 }
 
 type sourceConfig struct {
@@ -49,6 +51,10 @@ func (e *env) writeConfig(c workerConfig) string {
 		level = "info"
 	}
 	var b strings.Builder
+	commit := c.commitInterval
+	if commit == 0 {
+		commit = 100 * time.Millisecond
+	}
 	timings := "  heartbeat_interval: 300ms\n  session_timeout: 6s\n  rebalance_timeout: 10s\n"
 	if c.defaultGroupTimings {
 		timings = ""
@@ -56,11 +62,11 @@ func (e *env) writeConfig(c workerConfig) string {
 	fmt.Fprintf(&b, `kafka:
   brokers: [%q]
   group_id: %q
-  commit_interval: 100ms
+  commit_interval: %s
 %s  drain_timeout: 5s
   fetch_max_wait: 100ms
 sources:
-`, kafkaAddr, c.group, timings)
+`, kafkaAddr, c.group, commit, timings)
 	for _, s := range c.sources {
 		fmt.Fprintf(&b, "  - id: %q\n    topics: [", s.id)
 		for i, t := range s.topics {
