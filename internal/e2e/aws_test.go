@@ -181,6 +181,13 @@ func (d *delivery) add(stream, key string, body []byte) {
 	if len(recs) > maxRecordsPerCall {
 		d.problems = append(d.problems, fmt.Sprintf("%s: %d records, over one call's %d", key, len(recs), maxRecordsPerCall))
 	}
+	if d.bodies == nil { // not kept: a run too large to hold every object twice
+		for _, r := range recs {
+			d.got[stream][string(r)]++
+			d.records++
+		}
+		return
+	}
 	same := d.bodies[stream][string(body)]
 	if same == nil {
 		same = &sameBody{}

@@ -28,6 +28,8 @@ type simFirehose struct {
 	calls []simCall                // accepted, not yet pulled into the delivery
 	slow  map[string]time.Duration // stream -> delay before its calls are served
 	n     int
+	// accepted counts every accepted record by stream, pulled or not.
+	accepted map[string]int64
 }
 
 type simCall struct {
@@ -39,12 +41,13 @@ type simCall struct {
 // its accepted calls feed.
 func (e *env) startSim(streams ...string) (*simFirehose, *delivery) {
 	e.t.Helper()
-	s := &simFirehose{slow: map[string]time.Duration{}}
+	s := &simFirehose{slow: map[string]time.Duration{}, accepted: map[string]int64{}}
 	s.srv = firehosesim.New(firehosesim.Options{Streams: streams, Region: region, AccountID: account,
 		Sink: firehosesim.SinkFunc(func(_ context.Context, stream string, recs [][]byte) error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.calls = append(s.calls, simCall{stream: stream, body: bytes.Join(recs, nil)})
+			s.accepted[stream] += int64(len(recs))
 			return nil
 		})})
 	hs := httptest.NewServer(http.HandlerFunc(s.serve))
@@ -93,6 +96,13 @@ func (s *simFirehose) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.srv.ServeHTTP(w, r)
+}
+
+// acceptedRecords is how many records stream has accepted so far.
+func (s *simFirehose) acceptedRecords(stream string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted[stream]
 }
 
 // workerEnv is the workers' environment with Firehose pointed here.
