@@ -114,7 +114,7 @@ func (c *Consumer) commit(gen *kafka.Generation, claims []*Claim) {
 		c.log.Warn("the broker refused the commit metadata as too large; committing plain offsets from now on (lower kafka.commit_metadata_max_bytes to the brokers' offset.metadata.max.bytes)",
 			"bytes", c.metaBudget.Load())
 		c.metaBudget.Store(0)
-		if errs, err2 := c.offsetCommit(gen, tooLarge); err2 == nil && !slicesHasError(errs) {
+		if errs, err2 := c.offsetCommit(gen, tooLarge); err2 == nil && !anyError(errs) {
 			for _, p := range tooLarge {
 				p.cl.lastCommitted, p.cl.lastMeta = p.offset, p.meta
 			}
@@ -131,7 +131,7 @@ func (c *Consumer) commit(gen *kafka.Generation, claims []*Claim) {
 	telemetry.Add(context.Background(), c.opts.Metrics.Commits, 1, telemetry.AttrOutcome.String(outcome))
 }
 
-func slicesHasError(errs []error) bool {
+func anyError(errs []error) bool {
 	for _, e := range errs {
 		if e != nil {
 			return true
