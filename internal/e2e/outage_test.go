@@ -19,6 +19,7 @@ type outageSample struct {
 	At        float64 `json:"t_s"` // since the outage began (negative before)
 	RSSMiB    float64 `json:"rss_mib"`
 	Ready     bool    `json:"ready"`
+	Probe     string  `json:"probe"` // the /readyz status, or the error of a probe that got none
 	Delivered int64   `json:"delivered_all"` // records the "*" stream accepted so far
 }
 
@@ -92,7 +93,10 @@ func TestLongOutage(t *testing.T) {
 			s := outageSample{RSSMiB: rssMiB(w.cmd.Process.Pid), Delivered: sim.acceptedRecords(streams.All)}
 			if resp, err := hc.Get(ready); err == nil {
 				s.Ready = resp.StatusCode == http.StatusOK
+				s.Probe = resp.Status
 				resp.Body.Close()
+			} else {
+				s.Probe = err.Error()
 			}
 			mu.Lock()
 			if begin.IsZero() {
@@ -141,7 +145,7 @@ func TestLongOutage(t *testing.T) {
 		case s.At < end:
 			late = max(late, s.RSSMiB)
 		}
-		if s.At >= 0 && s.At < end && !s.Ready && unreadyAt < 0 {
+		if s.At >= 0 && s.At < end && s.Probe == "503 Service Unavailable" && unreadyAt < 0 {
 			unreadyAt = s.At
 		}
 		if s.At >= end && s.Ready && unreadyAt >= 0 && readyAgainAt < 0 {
