@@ -19,7 +19,7 @@ type outageSample struct {
 	At        float64 `json:"t_s"` // since the outage began (negative before)
 	RSSMiB    float64 `json:"rss_mib"`
 	Ready     bool    `json:"ready"`
-	Probe     string  `json:"probe"` // the /readyz status, or the error of a probe that got none
+	Probe     string  `json:"probe"`         // the /readyz status, or the error of a probe that got none
 	Delivered int64   `json:"delivered_all"` // records the "*" stream accepted so far
 }
 
