@@ -104,6 +104,9 @@ type Consumer struct {
 	// metaBudget is MetadataMaxBytes until a broker refuses metadata that
 	// size, then 0 (plain commits).
 	metaBudget atomic.Int64
+	// assigned is the last generation's partitions by topic, which the
+	// sticky balancer announces when the worker joins the next one.
+	assigned atomic.Pointer[map[string][]int]
 }
 
 // New returns a consumer that gives messages to h.
@@ -142,6 +145,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		SessionTimeout:    c.opts.SessionTimeout,
 		RebalanceTimeout:  c.opts.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
+		GroupBalancers:    []kafka.GroupBalancer{stickyBalancer{owned: c.lastAssigned}, kafka.RangeGroupBalancer{}},
 		StartOffset:       c.opts.StartOffset,
 		// Kafka's own default; kafka-go would otherwise ask for 24h, and a
 		// group idle over a weekend would lose its place.

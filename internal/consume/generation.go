@@ -49,6 +49,11 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 		}
 	}
 	sort.Slice(claims, func(i, j int) bool { return claims[i].String() < claims[j].String() })
+	assigned := map[string][]int{}
+	for _, cl := range claims {
+		assigned[cl.Topic] = append(assigned[cl.Topic], cl.Partition)
+	}
+	c.assigned.Store(&assigned)
 	c.logAssignment(gen, now)
 	c.opts.Metrics.Rebalances.Add(context.Background(), 1)
 	names := make([]string, len(claims))
@@ -79,6 +84,14 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 		})
 	}
 	gen.Start(func(ctx context.Context) { c.commitLoop(ctx, gen, claims, &fetchers) })
+}
+
+// lastAssigned is what the last generation gave this worker.
+func (c *Consumer) lastAssigned() map[string][]int {
+	if a := c.assigned.Load(); a != nil {
+		return *a
+	}
+	return nil
 }
 
 func startOffset(gen *kafka.Generation, cl *Claim) int64 {
