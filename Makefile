@@ -43,6 +43,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 bench: ## end-to-end benchmark vs bare consumers (kafka.Reader, batch API) and a stock-SDK pipeline, consume-only and partition scaling, plus micro-benchmarks; writes scripts/bench-report-<date>.md
 	bash scripts/bench.sh
 
+.PHONY: outage
+outage: ## Firehose refuses every call for 5 minutes under 2,000 events/s: memory, readiness, loss, recovery (about 8 minutes)
+	bash scripts/outage.sh
+
 .PHONY: chaos
 chaos: ## 1,000,000 events through 3 workers, 20+ SIGKILLs, a broker restart, throttle storms; fails if anything is missing
 	CHAOS_EVENTS=1000000 CHAOS_KILLS=20 bash scripts/chaos.sh

@@ -90,6 +90,12 @@ type Kafka struct {
 	// duplicate per partition.
 	MaxPendingPerPartition int      `yaml:"max_pending_per_partition"`
 	FetchMaxBytes          ByteSize `yaml:"fetch_max_bytes"`
+	// CommitMetadataMaxBytes bounds the metadata written with each
+	// partition's offset commit: the offsets beyond the committed one that
+	// are already finished, which a next owner skips instead of re-sending.
+	// It must not exceed the brokers' offset.metadata.max.bytes (4096 by
+	// default), or they refuse the commits. 0 writes plain commits.
+	CommitMetadataMaxBytes int `yaml:"commit_metadata_max_bytes"`
 	// TLS and SASL secure the consumer's and the dead-letter producer's
 	// connections alike; see security.go.
 	TLS  TLS  `yaml:"tls"`
@@ -228,15 +234,16 @@ func Default() Config {
 			GroupID:                "firehose-worker",
 			ClientID:               "firehose-worker",
 			StartOffset:            StartEarliest,
-			CommitInterval:         Duration(time.Second),
+			CommitInterval:         Duration(250 * time.Millisecond),
 			SessionTimeout:         Duration(30 * time.Second),
 			RebalanceTimeout:       Duration(30 * time.Second),
-			HeartbeatInterval:      Duration(3 * time.Second),
+			HeartbeatInterval:      Duration(500 * time.Millisecond),
 			DrainTimeout:           Duration(20 * time.Second),
 			FetchMaxWait:           Duration(250 * time.Millisecond),
 			FetchMaxBytes:          10 << 20,
 			FetchMinBytes:          64 << 10,
 			MaxPendingPerPartition: 2000,
+			CommitMetadataMaxBytes: 4096,
 		},
 		Batch: Batch{
 			MaxRecords: MaxRecordsPerBatch,

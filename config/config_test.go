@@ -66,6 +66,7 @@ func TestLoadReportsEveryProblemWithItsKey(t *testing.T) {
 			"kafka.group_id: is required",
 			"kafka.start_offset: must be earliest or latest",
 			"kafka.drain_timeout: must be shorter than kafka.rebalance_timeout",
+			"kafka.commit_metadata_max_bytes: must be 0 (plain commits) or between 16 and 1048576",
 			"sources[0].region: \"moon-1\" is not an AWS region",
 			"sources[0].role_address: \"arn:aws:iam::12:user/bob\" is not an IAM role ARN",
 			"sources[0].routing: must be all or first_match",

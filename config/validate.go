@@ -59,6 +59,14 @@ func (v *validator) add(key, format string, args ...any) {
 	v.problems = append(v.problems, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 }
 
+// Bounds of kafka.commit_metadata_max_bytes: below the minimum not one range
+// of finished offsets fits (commitmeta.MinBudget); above the maximum every
+// commit of a partition grows to a size no broker default accepts.
+const (
+	minCommitMetadata = 16
+	maxCommitMetadata = 1 << 20
+)
+
 func (v *validator) kafka(k *Kafka) {
 	if len(k.Brokers) == 0 {
 		v.add("kafka.brokers", "at least one broker address is required")
@@ -104,6 +112,9 @@ func (v *validator) kafka(k *Kafka) {
 	}
 	if k.FetchMinBytes < 1 || k.FetchMinBytes > k.FetchMaxBytes {
 		v.add("kafka.fetch_min_bytes", "must be at least 1 and at most kafka.fetch_max_bytes")
+	}
+	if m := k.CommitMetadataMaxBytes; m != 0 && (m < minCommitMetadata || m > maxCommitMetadata) {
+		v.add("kafka.commit_metadata_max_bytes", "must be 0 (plain commits) or between %d and %d (the brokers' offset.metadata.max.bytes, 4096 by default), got %d", minCommitMetadata, maxCommitMetadata, m)
 	}
 	if k.FetchMaxBytes < 1<<20 {
 		v.add("kafka.fetch_max_bytes", "must be at least 1MiB so the largest Kafka message fits")

@@ -317,6 +317,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		FetchMaxBytes:     int(k.FetchMaxBytes),
 		FetchMinBytes:     int(k.FetchMinBytes),
 		MaxPending:        k.MaxPendingPerPartition,
+		MetadataMaxBytes:  k.CommitMetadataMaxBytes,
 		OnFinish:          p.releaser,
 		Transport:         p.deps.Transport,
 		Logger:            p.log,
