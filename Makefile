@@ -27,6 +27,10 @@ test: ## unit and in-process integration tests, with the race detector; then the
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -run '^TestNextDoesNotAllocate$$' ./internal/eventgen/
 
+.PHONY: chart
+chart: ## Helm chart tests: lint, render, strict API decode, check (scripts/helm/test, its own Go module)
+	cd scripts/helm/test && $(GO) vet ./... && $(GO) test -count=1 ./...
+
 .PHONY: e2e
 e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and stops both), then SASL_SSL
 	bash scripts/e2e.sh
@@ -39,6 +43,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 .PHONY: bench
 bench: ## end-to-end benchmark vs bare consumers (kafka.Reader, batch API) and a stock-SDK pipeline, consume-only and partition scaling, plus micro-benchmarks; writes scripts/bench-report-<date>.md
 	bash scripts/bench.sh
+
+.PHONY: outage
+outage: ## Firehose refuses every call for 5 minutes under 2,000 events/s: memory, readiness, loss, recovery (about 8 minutes)
+	bash scripts/outage.sh
 
 .PHONY: chaos
 chaos: ## 1,000,000 events through 3 workers, 20+ SIGKILLs, a broker restart, throttle storms; fails if anything is missing

@@ -28,6 +28,18 @@ const (
 	AccessDeadLetter = "dead_letter"
 )
 
+// How a source reads values shaped as Segment's /v1/batch bodies.
+const (
+	// EnvelopeAuto splits a value that is an object with a top-level
+	// "batch" array and no "type" into its messages.
+	EnvelopeAuto = "auto"
+	// EnvelopeNone reads every value as one message.
+	EnvelopeNone = "none"
+)
+
+// DefaultTypes are the types default_type may name: Segment's six calls.
+var DefaultTypes = []string{"track", "page", "identify", "group", "screen", "alias"}
+
 // Start offsets for partitions that have no committed offset yet.
 const (
 	StartEarliest = "earliest"
@@ -78,6 +90,12 @@ type Kafka struct {
 	// duplicate per partition.
 	MaxPendingPerPartition int      `yaml:"max_pending_per_partition"`
 	FetchMaxBytes          ByteSize `yaml:"fetch_max_bytes"`
+	// CommitMetadataMaxBytes bounds the metadata written with each
+	// partition's offset commit: the offsets beyond the committed one that
+	// are already finished, which a next owner skips instead of re-sending.
+	// It must not exceed the brokers' offset.metadata.max.bytes (4096 by
+	// default), or they refuse the commits. 0 writes plain commits.
+	CommitMetadataMaxBytes int `yaml:"commit_metadata_max_bytes"`
 	// TLS and SASL secure the consumer's and the dead-letter producer's
 	// connections alike; see security.go.
 	TLS  TLS  `yaml:"tls"`
@@ -91,13 +109,39 @@ type Source struct {
 	Region      string   `yaml:"region"`
 	RoleAddress string   `yaml:"role_address"`
 	// SecretID replaces ID as the External ID when assuming RoleAddress.
+	// It may instead come from SecretIDEnv (the name of an environment
+	// variable) or SecretIDFile (a file holding only the secret ID, such as
+	// a mounted Kubernetes Secret); at most one of the three is set, and
+	// ResolveSecrets copies the other two into SecretID at start.
 	SecretID      Secret    `yaml:"secret_id"`
+	SecretIDEnv   string    `yaml:"secret_id_env"`
+	SecretIDFile  string    `yaml:"secret_id_file"`
 	MappedStreams []Mapping `yaml:"mapped_streams"`
 	Routing       string    `yaml:"routing"`
+	// Envelope is auto (the default) or none. With auto, a value shaped as
+	// a /v1/batch body is split and each of its messages is routed,
+	// framed and delivered on its own; its Kafka offset is committed once
+	// every message has been delivered or dead-lettered. An item that is
+	// not a deliverable message is dead-lettered alone, with its index in
+	// the dlq.batch.index header.
+	Envelope string `yaml:"envelope"`
+	// EnvelopeMerge writes the envelope's "sentAt" into each of its
+	// messages that has none, and its "context" members into each
+	// message's context where the message lacks them, as Segment's API
+	// does before a destination sees a message. Off (the default), each
+	// record is its message exactly as written in the batch.
+	EnvelopeMerge bool `yaml:"envelope_merge"`
+	// DefaultType is the type assumed for a message without one (or with
+	// a null one), for topics fed from one endpoint such as /v1/track;
+	// the record then carries it as its last member. Empty (the default)
+	// dead-letters such messages as missing_type.
+	DefaultType string `yaml:"default_type"`
 }
 
 // ExternalID is the External ID sent with AssumeRole: the secret ID when set,
-// else the source ID, as Segment's destination does.
+// else the source ID, as Segment's destination does. A secret ID given by
+// secret_id_env or secret_id_file counts only once Config.ResolveSecrets has
+// read it.
 func (s Source) ExternalID() string {
 	if s.SecretID != "" {
 		return string(s.SecretID)
@@ -190,15 +234,16 @@ func Default() Config {
 			GroupID:                "firehose-worker",
 			ClientID:               "firehose-worker",
 			StartOffset:            StartEarliest,
-			CommitInterval:         Duration(time.Second),
+			CommitInterval:         Duration(250 * time.Millisecond),
 			SessionTimeout:         Duration(30 * time.Second),
 			RebalanceTimeout:       Duration(30 * time.Second),
-			HeartbeatInterval:      Duration(3 * time.Second),
+			HeartbeatInterval:      Duration(500 * time.Millisecond),
 			DrainTimeout:           Duration(20 * time.Second),
 			FetchMaxWait:           Duration(250 * time.Millisecond),
 			FetchMaxBytes:          10 << 20,
 			FetchMinBytes:          64 << 10,
 			MaxPendingPerPartition: 2000,
+			CommitMetadataMaxBytes: 4096,
 		},
 		Batch: Batch{
 			MaxRecords: MaxRecordsPerBatch,
@@ -257,6 +302,7 @@ func (c *Config) Summary() string {
 		if s.RoleAddress != "" {
 			fmt.Fprintf(&b, " role=%s external_id=%s", s.RoleAddress, maskedExternalID(s))
 		}
+		b.WriteString(s.inputSummary())
 		b.WriteByte('\n')
 		for _, m := range s.MappedStreams {
 			fmt.Fprintf(&b, "  %q -> %s\n", m.Event, m.Stream)
@@ -265,9 +311,40 @@ func (c *Config) Summary() string {
 	return b.String()
 }
 
-func maskedExternalID(s Source) string {
-	if s.SecretID != "" {
-		return s.SecretID.String()
+// ExternalIDSource says where the External ID comes from, never what it is:
+// "secret_id_env NAME", "secret_id_file PATH", "secret_id" or "source id".
+func (s Source) ExternalIDSource() string {
+	switch {
+	case s.SecretIDEnv != "":
+		return "secret_id_env " + s.SecretIDEnv
+	case s.SecretIDFile != "":
+		return "secret_id_file " + s.SecretIDFile
+	case s.SecretID != "":
+		return "secret_id"
 	}
 	return "source id"
+}
+
+// maskedExternalID is the External ID for Summary: masked when written in
+// the file, else where it comes from.
+func maskedExternalID(s Source) string {
+	if s.SecretIDEnv == "" && s.SecretIDFile == "" && s.SecretID != "" {
+		return s.SecretID.String()
+	}
+	return s.ExternalIDSource()
+}
+
+// inputSummary names the input settings that differ from the defaults.
+func (s Source) inputSummary() string {
+	var out string
+	if s.Envelope == EnvelopeNone {
+		out += " envelope=none"
+	}
+	if s.EnvelopeMerge {
+		out += " envelope_merge=true"
+	}
+	if s.DefaultType != "" {
+		out += " default_type=" + s.DefaultType
+	}
+	return out
 }

@@ -66,6 +66,7 @@ func TestLoadReportsEveryProblemWithItsKey(t *testing.T) {
 			"kafka.group_id: is required",
 			"kafka.start_offset: must be earliest or latest",
 			"kafka.drain_timeout: must be shorter than kafka.rebalance_timeout",
+			"kafka.commit_metadata_max_bytes: must be 0 (plain commits) or between 16 and 1048576",
 			"sources[0].region: \"moon-1\" is not an AWS region",
 			"sources[0].role_address: \"arn:aws:iam::12:user/bob\" is not an IAM role ARN",
 			"sources[0].routing: must be all or first_match",
@@ -155,5 +156,46 @@ func TestByteSizeAndDuration(t *testing.T) {
 	}
 	if cfg.Kafka.CommitInterval.D() != 250*time.Millisecond {
 		t.Errorf("commit_interval = %s", cfg.Kafka.CommitInterval)
+	}
+}
+
+func TestBuiltInSandboxConfigIsValid(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse(Sandbox)
+	if err != nil {
+		t.Fatalf("%s: %v", SandboxName, err)
+	}
+	if cfg.Kafka.GroupID != "firehose-worker-sandbox" {
+		t.Errorf("built-in sandbox config has group %q; is it config/sandbox.yaml?", cfg.Kafka.GroupID)
+	}
+}
+
+func TestSourceInputSettings(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("testdata/valid_minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Sources[0]; s.Envelope != EnvelopeAuto || s.EnvelopeMerge || s.DefaultType != "" {
+		t.Errorf("defaults: envelope %q, envelope_merge %v, default_type %q; want auto, false, empty", s.Envelope, s.EnvelopeMerge, s.DefaultType)
+	}
+	cfg.Sources[0].Envelope, cfg.Sources[0].DefaultType = EnvelopeNone, "track"
+	if sum := cfg.Summary(); !strings.Contains(sum, " envelope=none default_type=track") {
+		t.Errorf("summary does not name the input settings:\n%s", sum)
+	}
+	_, err = Load("testdata/invalid_inputs.yaml")
+	if err == nil {
+		t.Fatal("Load succeeded, want errors")
+	}
+	for _, w := range []string{
+		`sources[0].envelope: must be auto or none, got "always"`,
+		`sources[0].default_type: must be empty or one of track, page, identify, group, screen, alias (lower case), got "Track"`,
+		`sources[1].envelope_merge: merges the fields of batch envelopes, which envelope: none does not split`,
+		`sources[1].default_type: must be empty or one of`,
+		`sources[2].envelope_merge: cannot unmarshal`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%s", w, err)
+		}
 	}
 }

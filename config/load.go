@@ -11,9 +11,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the YAML file at path over Default, rejects unknown keys, and
-// validates the result. Every problem found is reported, each as
-// "key: reason", joined into one error.
+// Load reads the YAML file at path over Default, replaces ${VAR} in its
+// values from the process environment, rejects unknown keys, and validates
+// the result. Every problem found is reported, each as "key: reason",
+// joined into one error.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -24,6 +25,11 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load for bytes already read.
 func Parse(data []byte) (*Config, error) {
+	return ParseEnv(data, os.LookupEnv)
+}
+
+// ParseEnv is Parse with the environment read through env.
+func ParseEnv(data []byte, env LookupEnv) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("config is not valid YAML: %w", err)
@@ -37,6 +43,7 @@ func Parse(data []byte) (*Config, error) {
 	}
 	cfg := Default()
 	var problems []error
+	interpolate(doc, "", env, map[*yaml.Node]bool{}, &problems)
 	decodeInto(doc, reflect.ValueOf(&cfg).Elem(), "", &problems)
 	cfg.applySourceDefaults()
 	// Validation runs even after decode problems: a misspelt key is often
@@ -54,6 +61,9 @@ func (c *Config) applySourceDefaults() {
 	for i := range c.Sources {
 		if c.Sources[i].Routing == "" {
 			c.Sources[i].Routing = RoutingAll
+		}
+		if c.Sources[i].Envelope == "" {
+			c.Sources[i].Envelope = EnvelopeAuto
 		}
 	}
 }

@@ -59,6 +59,14 @@ func (v *validator) add(key, format string, args ...any) {
 	v.problems = append(v.problems, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 }
 
+// Bounds of kafka.commit_metadata_max_bytes: below the minimum not one range
+// of finished offsets fits (commitmeta.MinBudget); above the maximum every
+// commit of a partition grows to a size no broker default accepts.
+const (
+	minCommitMetadata = 16
+	maxCommitMetadata = 1 << 20
+)
+
 func (v *validator) kafka(k *Kafka) {
 	if len(k.Brokers) == 0 {
 		v.add("kafka.brokers", "at least one broker address is required")
@@ -105,6 +113,9 @@ func (v *validator) kafka(k *Kafka) {
 	if k.FetchMinBytes < 1 || k.FetchMinBytes > k.FetchMaxBytes {
 		v.add("kafka.fetch_min_bytes", "must be at least 1 and at most kafka.fetch_max_bytes")
 	}
+	if m := k.CommitMetadataMaxBytes; m != 0 && (m < minCommitMetadata || m > maxCommitMetadata) {
+		v.add("kafka.commit_metadata_max_bytes", "must be 0 (plain commits) or between %d and %d (the brokers' offset.metadata.max.bytes, 4096 by default), got %d", minCommitMetadata, maxCommitMetadata, m)
+	}
 	if k.FetchMaxBytes < 1<<20 {
 		v.add("kafka.fetch_max_bytes", "must be at least 1MiB so the largest Kafka message fits")
 	}
@@ -147,12 +158,11 @@ func (v *validator) sources(sources []Source) {
 		if s.RoleAddress != "" && !roleARNRE.MatchString(s.RoleAddress) {
 			v.add(p+".role_address", "%q is not an IAM role ARN such as arn:aws:iam::123456789012:role/name", s.RoleAddress)
 		}
-		if s.SecretID != "" && s.RoleAddress == "" {
-			v.add(p+".secret_id", "is only used as the External ID of role_address, which is empty")
-		}
+		v.secretID(p, s)
 		if s.Routing != RoutingAll && s.Routing != RoutingFirstMatch {
 			v.add(p+".routing", "must be %s or %s, got %q", RoutingAll, RoutingFirstMatch, s.Routing)
 		}
+		v.sourceInputs(p, s)
 		if len(s.MappedStreams) == 0 {
 			v.add(p+".mapped_streams", "at least one event -> stream row is required")
 		}
@@ -170,6 +180,55 @@ func (v *validator) sources(sources []Source) {
 				v.add(mp+".stream", "%q is not a Firehose delivery stream name (1-64 of a-z A-Z 0-9 _ . -)", m.Stream)
 			}
 		}
+	}
+}
+
+// secretID checks the three sources of a source's secret ID: at most one,
+// and only with a role to send it to. Like the SASL password, a file is
+// checked for readability and an environment variable only for its name.
+func (v *validator) secretID(p string, s Source) {
+	var set []string
+	for _, f := range []struct {
+		key string
+		on  bool
+	}{{"secret_id", s.SecretID != ""}, {"secret_id_env", s.SecretIDEnv != ""}, {"secret_id_file", s.SecretIDFile != ""}} {
+		if f.on {
+			set = append(set, f.key)
+		}
+	}
+	if len(set) == 0 {
+		return
+	}
+	if s.RoleAddress == "" {
+		for _, key := range set {
+			v.add(p+"."+key, "is only used as the External ID of role_address, which is empty")
+		}
+		return
+	}
+	if len(set) > 1 {
+		v.add(p+".secret_id", "the secret ID is given %d ways (%s); keep exactly one", len(set), strings.Join(set, ", "))
+	}
+	if s.SecretIDEnv != "" && !envNameRE.MatchString(s.SecretIDEnv) {
+		// The value is not echoed: it may be the secret ID itself.
+		v.add(p+".secret_id_env", "is not an environment variable name (letters, digits and _): it names the variable that holds the secret ID, not the secret ID")
+	}
+	v.readable(p+".secret_id_file", s.SecretIDFile)
+}
+
+// sourceInputs checks how a source reads its values. An empty envelope is
+// auto, for configs built in code rather than loaded.
+func (v *validator) sourceInputs(p string, s Source) {
+	switch s.Envelope {
+	case "", EnvelopeAuto:
+	case EnvelopeNone:
+		if s.EnvelopeMerge {
+			v.add(p+".envelope_merge", "merges the fields of batch envelopes, which envelope: none does not split; set envelope: auto or drop envelope_merge")
+		}
+	default:
+		v.add(p+".envelope", "must be %s or %s, got %q", EnvelopeAuto, EnvelopeNone, s.Envelope)
+	}
+	if s.DefaultType != "" && !slices.Contains(DefaultTypes, s.DefaultType) {
+		v.add(p+".default_type", "must be empty or one of %s (lower case), got %q", strings.Join(DefaultTypes, ", "), s.DefaultType)
 	}
 }
 

@@ -28,8 +28,9 @@ func main() {
 type command struct {
 	name    string
 	aliases []string
-	args    string // shown in usage
-	help    string // one line, shown in usage; "" hides the command
+	args    string    // shown in usage
+	help    string    // one line, shown in usage; "" hides the command
+	more    [2]string // an optional second usage line: args and help
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
@@ -38,10 +39,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "run", args: "--config FILE", help: "consume, deliver to Firehose, commit after acknowledgement", run: cmdRun},
-		{name: "check", args: "--config FILE", help: "validate a config and print a summary",
-			run: func(_ context.Context, args []string, stdout, stderr io.Writer) int {
-				return cmdCheck(args, stdout, stderr)
-			}},
+		{name: "check", args: "--config FILE", help: "validate a config and print a summary", run: cmdCheck,
+			more: [2]string{"[--connect]", "and check Kafka, the topics, the roles and the streams"}},
 		{name: "sandbox", args: "[flags]", help: "run the worker on an embedded Kafka and Firehose", run: cmdSandbox},
 		{name: "produce", args: "[flags]", help: "send generated or replayed Segment events to a topic", run: cmdProduce},
 		{name: "redrive", args: "--config FILE", help: "send dead letters back to the stream that refused them", run: cmdRedrive},
@@ -67,6 +66,9 @@ func usage() string {
 	for _, c := range commands() {
 		if c.help != "" {
 			fmt.Fprintf(&b, "  %-8s %-15s %s\n", c.name, c.args, c.help)
+		}
+		if c.more[0] != "" {
+			fmt.Fprintf(&b, "  %-8s %-15s %s\n", "", c.more[0], c.more[1])
 		}
 	}
 	return b.String()

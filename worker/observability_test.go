@@ -338,9 +338,16 @@ func (r *otlpReceiver) bodies() string {
 
 func TestSecretsNeverAppearInLogsMetricsOrCheck(t *testing.T) {
 	t.Parallel()
+	// Source A's secret ID comes from the environment, B's from a file,
+	// C's (same role as A) is written in the config.
 	const secretID = "sEcReT-iD-4f1c9a"
+	const fileSecretID = "fIlE-sEcReT-iD-93b2"
 	const awsSecret = "AwsSeCrEtKeY-77d2e1"
-	k := itest.StartKafka(t, 1, "events", "events_b")
+	secretFile := filepath.Join(t.TempDir(), "secret-id")
+	if err := os.WriteFile(secretFile, []byte(fileSecretID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := itest.StartKafka(t, 1, "events", "events_b", "events_c")
 	fh := itest.StartFirehose(t)
 	fh.Sim.Faults().ThrottleNextCalls(3)
 	sts := itest.StartSTS(t, "arn:aws:iam::123456789012:role/refused")
@@ -356,28 +363,34 @@ sources:
     topics: [events]
     region: us-west-2
     role_address: arn:aws:iam::123456789012:role/firehose
-    secret_id: %s
+    secret_id_env: FHW_TEST_SECRET_ID
     mapped_streams: [{event: "*", stream: everything}]
   - id: src_b
     topics: [events_b]
     region: us-west-2
     role_address: arn:aws:iam::123456789012:role/refused
-    secret_id: %s
+    secret_id_file: %s
     mapped_streams: [{event: "*", stream: refused_stream}]
+  - id: src_c
+    topics: [events_c]
+    region: us-west-2
+    role_address: arn:aws:iam::123456789012:role/firehose
+    secret_id: %s
+    mapped_streams: [{event: "*", stream: everything_c}]
 batch: {linger: 20ms}
 delivery:
   backoff: {initial: 5ms, max: 100ms}
 http: {address: "127.0.0.1:0"}
 log: {level: debug, format: json}
 shutdown_timeout: 2s
-`, k.Brokers[0], secretID, secretID)
+`, k.Brokers[0], secretFile, secretID)
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	msgs, want := messages(100, "secret", 1)
 	msgs = append(msgs, itest.Msg{Value: []byte("junk")})
 	k.Produce(t, "events", msgs)
 	k.Produce(t, "events_b", []itest.Msg{{Value: []byte(`{"type":"page"}`)}})
 	otlp := startOTLP(t)
-	env := append(fh.Env(), "AWS_ENDPOINT_URL_STS="+sts.URL, "AWS_SECRET_ACCESS_KEY="+awsSecret,
+	env := append(fh.Env(), "AWS_ENDPOINT_URL_STS="+sts.URL, "AWS_SECRET_ACCESS_KEY="+awsSecret, "FHW_TEST_SECRET_ID="+secretID,
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+otlp.URL+"/v1/traces", "OTEL_EXPORTER_OTLP_COMPRESSION=none", "OTEL_BSP_SCHEDULE_DELAY=100")
 	w := startObserved(t, cfgPath, env)
 	fh.Await(t, 60*time.Second, "the allowed source's records", func() bool { return missing(want, itest.Multiset(fh.Records("everything"))) == 0 })
@@ -389,8 +402,14 @@ shutdown_timeout: 2s
 		}
 		return false
 	})
-	if got := sts.Calls()[0].Get("ExternalId"); got != secretID {
-		t.Errorf("External ID sent to STS = %q, want the secret id", got)
+	for _, c := range sts.Calls() {
+		want := secretID // from the environment (A) or the config (C), same role
+		if c.Get("RoleArn") == "arn:aws:iam::123456789012:role/refused" {
+			want = fileSecretID
+		}
+		if got := c.Get("ExternalId"); got != want {
+			t.Errorf("External ID sent to STS for %s = %q, want the secret id", c.Get("RoleArn"), got)
+		}
 	}
 	_, metrics := w.get(t, "/metrics")
 	_, ready := w.get(t, "/readyz")
@@ -408,7 +427,7 @@ shutdown_timeout: 2s
 		t.Fatal("no traces were exported, so none were searched for secrets")
 	}
 	all := w.Log() + metrics + ready + checkOut.String() + traces
-	for _, secret := range []string{secretID, awsSecret, "assumed-secret", "assumed-token"} {
+	for _, secret := range []string{secretID, fileSecretID, awsSecret, "assumed-secret", "assumed-token"} {
 		if strings.Contains(all, secret) {
 			i := strings.Index(all, secret)
 			t.Errorf("secret %q appears in the output: ...%s...", secret, all[max(0, i-200):min(len(all), i+100)])

@@ -23,6 +23,9 @@ type produceFlags struct {
 	replay     string
 	partitions int
 	key        string
+	// envelope wraps messages in /v1/batch bodies of envelopeSize each.
+	envelope     bool
+	envelopeSize int
 }
 
 func parseProduceFlags(args []string, stderr io.Writer) (produceFlags, bool) {
@@ -48,6 +51,8 @@ by userId (anonymousId when there is none), as Segment partitions them.
 	fs.StringVar(&f.replay, "replay", "", `send the lines of this NDJSON file instead of generated messages ("-": standard input)`)
 	fs.IntVar(&f.partitions, "partitions", 0, "create the topic with this many partitions if it does not exist (0: leave it to the broker)")
 	fs.StringVar(&f.key, "key", "user", "message key: user (userId, else anonymousId) or none (spread at random)")
+	fs.BoolVar(&f.envelope, "envelope", false, `send the messages in Segment /v1/batch bodies ({"batch":[...],"sentAt":...,"context":...}), as a collector that writes what Segment's libraries POST would; --count and --rate then count envelopes`)
+	fs.IntVar(&f.envelopeSize, "envelope-size", 20, "messages per envelope with --envelope")
 	if err := fs.Parse(args); err != nil {
 		return f, false
 	}
@@ -57,6 +62,9 @@ by userId (anonymousId when there is none), as Segment partitions them.
 	}
 	if f.key != "user" && f.key != "none" {
 		problems = append(problems, fmt.Sprintf("--key must be user or none, got %q", f.key))
+	}
+	if f.envelopeSize < 1 {
+		problems = append(problems, fmt.Sprintf("--envelope-size must be at least 1, got %d", f.envelopeSize))
 	}
 	if f.replay != "" && f.seed != 0 {
 		problems = append(problems, "--seed has no effect with --replay")
@@ -120,6 +128,10 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer file.Close()
 		src = eventgen.NewReplay(file)
 		what = "replayed from " + f.replay
+	}
+	if f.envelope {
+		src = eventgen.NewEnvelopes(src, f.envelopeSize)
+		what += fmt.Sprintf(", in envelopes of %d", f.envelopeSize)
 	}
 	if f.key == "none" {
 		src = unkeyed{src}

@@ -53,6 +53,9 @@ type workerHooks struct {
 
 // runWorker runs the pipeline with telemetry until ctx ends.
 func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, hooks workerHooks) error {
+	if err := cfg.ResolveSecrets(); err != nil {
+		return err
+	}
 	prov, err := telemetry.NewProvider(ctx, buildVersion())
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ the way Firehose writes to S3. Ctrl-C stops everything and prints a summary.
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.config, "config", "config/sandbox.yaml", "worker configuration; its kafka.brokers is replaced by --kafka-addr")
+	fs.StringVar(&f.config, "config", "", "worker configuration; its kafka.brokers is replaced by --kafka-addr (default: the built-in config/sandbox.yaml)")
 	fs.StringVar(&f.dataDir, "data-dir", "./sandbox-data", "where delivered records are written, one folder per stream")
 	fs.Float64Var(&f.generate, "generate", 0, "generate this many Segment events per second into the first topic (0: none)")
 	fs.Int64Var(&f.seed, "seed", 0, "generator seed (0: a new one each run)")
@@ -90,6 +90,17 @@ the way Firehose writes to S3. Ctrl-C stops everything and prints a summary.
 	return f, true
 }
 
+// loadSandboxConfig loads path, or the configuration built into the binary
+// when path is empty, and returns the name to report it by.
+func loadSandboxConfig(path string) (*config.Config, string, error) {
+	if path == "" {
+		cfg, err := config.Parse(config.Sandbox)
+		return cfg, config.SandboxName, err
+	}
+	cfg, err := config.Load(path)
+	return cfg, path, err
+}
+
 // cmdSandbox starts the embedded broker and endpoint, runs the worker against
 // them through runWorker (what "run" runs) until ctx ends, then stops in the
 // order data flows and prints a summary of what was written.
@@ -98,13 +109,13 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return 2
 	}
-	cfg, err := config.Load(f.config)
+	cfg, name, err := loadSandboxConfig(f.config)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%s\n", f.config, indent(err.Error()))
+		fmt.Fprintf(stderr, "%s is not valid:\n%s\n", name, indent(err.Error()))
 		return 1
 	}
 	if err := sandboxable(cfg); err != nil {
-		fmt.Fprintf(stderr, "sandbox: %s: %v\n", f.config, err)
+		fmt.Fprintf(stderr, "sandbox: %s: %v\n", name, err)
 		return 1
 	}
 	if f.httpSet {

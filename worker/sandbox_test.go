@@ -61,11 +61,13 @@ func (l *lockedBuffer) String() string {
 
 // startSandbox runs the sandbox on ports it picks itself (port 0), with the
 // metrics listener off, and waits for its banner. The addresses come from
-// the banner, as a user would read them.
+// the banner, as a user would read them. It runs as a downloaded binary
+// would: from an empty folder outside the repository, without --config, so
+// on the configuration built into the binary.
 func startSandbox(t *testing.T, extra ...string) *sandboxProc {
 	t.Helper()
 	dir := t.TempDir()
-	args := append([]string{"sandbox", "--config", "../config/sandbox.yaml", "--data-dir", dir,
+	args := append([]string{"sandbox", "--data-dir", dir,
 		"--kafka-addr", "127.0.0.1:0", "--firehose-addr", "127.0.0.1:0", "--http-addr", "", "--flush", "200ms"}, extra...)
 	p := &sandboxProc{
 		cmd:     exec.Command(binary, args...),
@@ -73,6 +75,7 @@ func startSandbox(t *testing.T, extra ...string) *sandboxProc {
 		done:    make(chan error, 1),
 		dataDir: dir,
 	}
+	p.cmd.Dir = t.TempDir()
 	p.stdout = &lockedBuffer{ready: p.ready}
 	p.stderr = &lockedBuffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

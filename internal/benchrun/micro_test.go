@@ -62,6 +62,60 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeEnvelope decodes and frames the same messages alone and
+// in /v1/batch envelopes of 20 (Splitter and Decoder in one pass); each op
+// is one message either way, so the two ns/op compare directly.
+func BenchmarkDecodeEnvelope(b *testing.B) {
+	const size = 20
+	msgs := corpus(1000)
+	var envs [][]byte
+	for i := 0; i+size <= len(msgs); i += size {
+		env := []byte(`{"batch":[`)
+		for j, m := range msgs[i : i+size] {
+			if j > 0 {
+				env = append(env, ',')
+			}
+			env = append(env, bytes.TrimSpace(m)...)
+		}
+		envs = append(envs, append(env, `],"sentAt":"2026-11-30T09:14:05.250Z"}`...))
+	}
+	b.Run("single", func(b *testing.B) {
+		var d segment.Decoder
+		b.SetBytes(avgLen(msgs))
+		b.ReportAllocs()
+		i, n := 0, 0
+		for b.Loop() {
+			m := msgs[i%len(msgs)]
+			_, sc, err := d.Decode(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(segment.Record(m, sc))
+			i++
+		}
+	})
+	b.Run("envelope=20", func(b *testing.B) {
+		var (
+			d  segment.Decoder
+			s  segment.Splitter
+			n  int
+			ok bool
+		)
+		frame := func(_ int, it segment.Item) { n += len(segment.Record(it.Value, it.Scan)) }
+		b.SetBytes(avgLen(msgs))
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%size == 0 {
+				if _, ok = s.Split(envs[(i/size)%len(envs)], &d, frame); !ok {
+					b.Fatal("not split")
+				}
+			}
+			i++
+		}
+	})
+}
+
 // BenchmarkDecodeStdlibMap is the SDK-defaults reference's decoding, for
 // scale: encoding/json into a map[string]any.
 func BenchmarkDecodeStdlibMap(b *testing.B) {

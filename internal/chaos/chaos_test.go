@@ -91,7 +91,10 @@ func TestChaos(t *testing.T) {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	fwd := newForwarder(runCtx, fh, names.Streams[:])
-	srv := firehosesim.New(firehosesim.Options{Streams: names.Streams[:], Sink: fwd, Faults: faults, Region: region, AccountID: account})
+	hashSeed := maphash.MakeSeed()
+	attr := newAttributor(hashSeed, names)
+	srv := firehosesim.New(firehosesim.Options{Streams: names.Streams[:], Sink: fwd, Faults: faults, Region: region, AccountID: account,
+		Observer: attr.observe})
 	ep, err := srv.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -121,13 +124,12 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("%d workers joined; producing", o.Workers)
 
-	hashSeed := maphash.MakeSeed()
 	led := newLedger(hashSeed)
 	prod, err := newProducer(o, led, newSource(o, hashSeed), names.Topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &chaos{o: o, start: time.Now(), workers: workers, mon: mon, faults: faults, logf: t.Logf,
+	c := &chaos{o: o, start: time.Now(), workers: workers, mon: mon, faults: faults, attr: attr, logf: t.Logf,
 		rng: rand.New(rand.NewPCG(uint64(o.Seed), 0xc4a05))}
 	produceErr := make(chan error, 1)
 	disruptErr := make(chan error, 1)
@@ -184,10 +186,13 @@ func TestChaos(t *testing.T) {
 
 	// Verification, from S3 and the dead-letter topic.
 	verifyStart := time.Now()
+	if err := attr.fromLogs(workers.logDir, c.start, &mon.hist); err != nil {
+		t.Errorf("reading the workers' logs for rebalances: %v", err)
+	}
 	vctx, cancelVerify := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancelVerify()
 	for si, stream := range names.Streams {
-		res, err := readStream(vctx, s3c, o.Bucket, stream, si, led, c.start, final)
+		res, err := readStream(vctx, s3c, o.Bucket, stream, si, led, c.start, final, attr)
 		if err != nil {
 			t.Errorf("reading stream %s back: %v", stream, err)
 		}

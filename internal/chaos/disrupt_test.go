@@ -75,6 +75,7 @@ type chaos struct {
 	workers *workerSet
 	mon     *monitor
 	faults  *firehosesim.Faults
+	attr    *attributor
 	logf    func(format string, args ...any)
 
 	mu          sync.Mutex
@@ -214,6 +215,9 @@ func (c *chaos) kill(ctx context.Context) disruption {
 		d.Note = err.Error()
 		return d
 	}
+	// The killed worker had read at most to the ends after the kill, from
+	// the offsets committed before it.
+	c.attr.window(causeKill, d.AtSec, owned, pre, post)
 	base := post.committed
 	recovered := func(s *sample) bool {
 		if !s.complete || s.hasMember(dead) {
@@ -290,6 +294,14 @@ func (c *chaos) restartBroker(ctx context.Context) disruption {
 	}
 	full := func(s *sample) bool { return recovered(s) && len(s.members) == c.o.Workers }
 	c.measure(ctx, &d, t0, recovered, full)
+	// Commits could not land while the broker was away: any partition may
+	// be read again from where it was committed before, up to where it had
+	// been read by the time commits moved again.
+	all := make([]int32, c.o.Partitions)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	c.attr.window(causeBroker, d.AtSec, all, pre, c.mon.latest())
 	return d
 }
 

@@ -83,6 +83,20 @@
 // or a line in S3 is not one the ledger expects (corrupted, or a message that
 // had to be skipped). Duplicates are counted and reported, never failed.
 //
+// # Where each duplicate comes from
+//
+// Every extra copy of a record is attributed, from outside, to the first
+// cause that explains it: a cut answer (the simulated Firehose's Observer
+// saw the record land in a call whose answer it then cut), a SIGKILL (the
+// message lies in a partition the killed worker owned, between the offset
+// committed in the sample before the kill and the partition's end in the
+// sample after it), a broker restart (any partition, from the committed
+// offset before the restart to the end once commits moved again), or a
+// forced rebalance (a worker logged a drain that timed out or a commit that
+// failed; the window is the samples around that line). A copy that none of
+// them explains is reported as unattributed, with examples, and warned about
+// as a finding: a duplicate nobody can explain is a bug to find.
+//
 // The report (report.json, report.md, lag.csv, the workers' logs; the script
 // adds test.log and the broker's log) goes to
 // CHAOS_REPORT_DIR/<run id>/ (CHAOS_REPORT_DIR defaults to .cache/chaos; the

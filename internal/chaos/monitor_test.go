@@ -81,6 +81,8 @@ type monitor struct {
 	maxAt   time.Duration
 	samples int
 	failed  int
+	// hist keeps every good sample, for attributing duplicates.
+	hist history
 }
 
 func newMonitor(adm *kadm.Client, names runNames, partitions int, start time.Time, csvPath string) (*monitor, error) {
@@ -199,6 +201,7 @@ func (m *monitor) publish(s *sample) {
 		}
 		m.maxPart = max(m.maxPart, s.maxLag)
 		m.last = s
+		m.hist.add(s)
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
+
+	"github.com/firehose-worker/firehose-worker/internal/firehosesim"
 )
 
 func TestLedgerMatchAndTally(t *testing.T) {
@@ -54,7 +56,8 @@ func TestLedgerMatchAndTally(t *testing.T) {
 		led.match(&all, streamAll, []byte(line), int32(10*i))
 	}
 	// Offsets 0-4 committed, 5 not: m3 is lost, m4 still pending.
-	led.tally(&all, streamAll, map[int32]int64{0: 5})
+	attr := newAttributor(seed, runNames{})
+	led.tally(&all, streamAll, map[int32]int64{0: 5}, attr)
 	want := streamResult{Expected: 4, Delivered: 2, Missing: 2, MissingCommitted: 1, Duplicates: 1, OptOutDelivered: 1, Corrupted: 1, Unknown: 1}
 	got := streamResult{Expected: all.Expected, Delivered: all.Delivered, Missing: all.Missing, MissingCommitted: all.MissingCommitted,
 		Duplicates: all.Duplicates, OptOutDelivered: all.OptOutDelivered, Corrupted: all.Corrupted, Unknown: all.Unknown}
@@ -68,9 +71,53 @@ func TestLedgerMatchAndTally(t *testing.T) {
 	pages := streamResult{DuplicatesByTime: map[int]int{}}
 	led.match(&pages, streamPages, []byte(recs["track"]), 0) // a track is not for pages
 	led.match(&pages, streamPages, []byte(recs["page"]), 0)
-	led.tally(&pages, streamPages, map[int32]int64{0: 5})
+	led.tally(&pages, streamPages, map[int32]int64{0: 5}, attr)
 	if pages.Misrouted != 1 || pages.Expected != 1 || pages.Delivered != 1 || pages.Missing != 0 {
 		t.Errorf("stream pages: %+v", pages)
+	}
+}
+
+// TestAttributorExplainsEveryDuplicate: four messages arrive twice; one was
+// in a call whose answer was cut, one lies in a killed worker's window, one
+// in a broker restart's, and one in none: that one is unattributed.
+func TestAttributorExplainsEveryDuplicate(t *testing.T) {
+	seed := maphash.MakeSeed()
+	led := newLedger(seed)
+	names := runNames{Streams: [numStreams]string{"all", "pages"}}
+	attr := newAttributor(seed, names)
+	recs := []string{`{"messageId":"c"}`, `{"messageId":"k"}`, `{"messageId":"b"}`, `{"messageId":"u"}`}
+	for i, r := range recs {
+		led.add(&message{id: string(rune('a' + i)), hash: maphash.Bytes(seed, []byte(r)), kind: kindDeliver, streams: 1 << streamAll, typ: "t"}, int32(i), 100, false)
+	}
+	// The cut call's records carry their newline, as Firehose gets them.
+	attr.observe(firehosesim.CallInfo{Stream: "all", Outcome: firehosesim.OutcomeDropped, Landed: [][]byte{[]byte(recs[0] + "\n")}})
+	attr.observe(firehosesim.CallInfo{Stream: "all", Outcome: firehosesim.OutcomeOK, Landed: [][]byte{[]byte(recs[3] + "\n")}})
+	at := func(committed, ends int64, parts ...int32) (*sample, *sample) {
+		b, a := &sample{committed: map[int32]int64{}}, &sample{ends: map[int32]int64{}}
+		for _, p := range parts {
+			b.committed[p], a.ends[p] = committed, ends
+		}
+		return b, a
+	}
+	before, after := at(90, 110, 1)
+	attr.window(causeKill, 5, []int32{1}, before, after)
+	before, after = at(100, 101, 2)
+	attr.window(causeBroker, 9, []int32{2}, before, after)
+	before, after = at(101, 200, 3) // partition 3's offset 100 was committed before
+	attr.window(causeRebalance, 12, []int32{3}, before, after)
+	res := streamResult{DuplicatesByTime: map[int]int{}}
+	for _, r := range recs {
+		led.match(&res, streamAll, []byte(r), 1)
+		led.match(&res, streamAll, []byte(r), 2)
+	}
+	led.tally(&res, streamAll, nil, attr)
+	got := res.Causes
+	got.Examples = nil
+	if want := (dupCauses{CutAnswer: 1, Kill: 1, BrokerRestart: 1, Unattributed: 1}); !equalJSON(got, want) {
+		t.Errorf("causes %+v, want %+v", got, want)
+	}
+	if len(res.Causes.Examples) != 1 || !strings.Contains(res.Causes.Examples[0], "partition 3 offset 100") {
+		t.Errorf("unattributed examples %q", res.Causes.Examples)
 	}
 }
 

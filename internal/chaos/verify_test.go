@@ -54,8 +54,10 @@ type streamResult struct {
 	DuplicatesByPartition map[int32]*dupSpan `json:"duplicates_by_partition,omitempty"`
 	// DuplicatesByTime counts extra copies by when they arrived (moto's
 	// object key, to the second), in dupBin bins since the run's start.
-	DuplicatesByTime  map[int]int `json:"duplicates_by_arrival_10s,omitempty"`
-	DuplicateExamples []string    `json:"duplicate_examples,omitempty"`
+	DuplicatesByTime map[int]int `json:"duplicates_by_arrival_10s,omitempty"`
+	// Causes attributes every extra copy (see attributor).
+	Causes            dupCauses `json:"duplicate_causes"`
+	DuplicateExamples []string  `json:"duplicate_examples,omitempty"`
 }
 
 // dupBin is the width of DuplicatesByTime's bins, in seconds.
@@ -77,7 +79,7 @@ func (r *streamResult) example(format string, args ...any) {
 
 // readStream reads every object under "<stream>/" and matches its lines to
 // the ledger's entries for stream index si. The producer must be done.
-func readStream(ctx context.Context, s3c *s3.Client, bucket, stream string, si int, led *ledger, start time.Time, committed map[int32]int64) (streamResult, error) {
+func readStream(ctx context.Context, s3c *s3.Client, bucket, stream string, si int, led *ledger, start time.Time, committed map[int32]int64, attr *attributor) (streamResult, error) {
 	res := streamResult{Stream: stream, DuplicatesByTime: map[int]int{}}
 	keyTime := stream + "-1-"
 	const keyLayout = "2006-01-02-15-04-05"
@@ -152,13 +154,13 @@ func readStream(ctx context.Context, s3c *s3.Client, bucket, stream string, si i
 	if firstErr != nil {
 		return res, firstErr
 	}
-	led.tally(&res, si, committed)
+	led.tally(&res, si, committed, attr)
 	return res, nil
 }
 
 // tally counts, for stream si, the expected records found, missing and
 // duplicated, once every line was matched. Call with l.mu held.
-func (l *ledger) tally(res *streamResult, si int, committed map[int32]int64) {
+func (l *ledger) tally(res *streamResult, si int, committed map[int32]int64, attr *attributor) {
 	for i := range l.entries {
 		e := &l.entries[i]
 		if e.kind != kindDeliver || e.streams&(1<<si) == 0 {
@@ -178,6 +180,7 @@ func (l *ledger) tally(res *streamResult, si int, committed map[int32]int64) {
 			res.Delivered++
 			res.Duplicates += int(n) - 1
 			if n > 1 {
+				res.Causes.add(attr.attribute(e, si, int(n)-1))
 				if res.DuplicatesByPartition == nil {
 					res.DuplicatesByPartition = map[int32]*dupSpan{}
 				}

@@ -181,6 +181,36 @@ func (t *Tracker) LastFinish() time.Time {
 	return time.Unix(0, t.seenFinishAt)
 }
 
+// Range is the tracked offsets First..Last, both included.
+type Range struct{ First, Last int64 }
+
+// Finished appends to dst, nearest first and at most n of them, the runs of
+// finished messages beyond Committable(): each range spans consecutive
+// tracked messages that are all finished, and an unfinished one lies between
+// two ranges. Offsets inside a range that were never tracked (a compacted
+// topic's gaps) hold no message. Nothing is beyond Committable() when every
+// tracked message is finished.
+func (t *Tracker) Finished(dst []Range, n int) []Range {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := false
+	for _, e := range t.entries[t.head:] {
+		switch {
+		case !e.done:
+			in = false
+		case in:
+			dst[len(dst)-1].Last = e.offset
+		case n == 0:
+			return dst
+		default:
+			dst = append(dst, Range{First: e.offset, Last: e.offset})
+			in = true
+			n--
+		}
+	}
+	return dst
+}
+
 // Pending returns the number of unfinished messages.
 func (t *Tracker) Pending() int {
 	t.mu.Lock()

@@ -236,3 +236,49 @@ func BenchmarkTrackDone(b *testing.B) {
 		}
 	}
 }
+
+func TestFinishedBeyondCommittable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		offsets []int64
+		done    []int64
+		n       int
+		want    []Range
+	}{
+		{"nothing tracked", nil, nil, 10, nil},
+		{"everything finished: nothing beyond", []int64{1, 2, 3}, []int64{1, 2, 3}, 10, nil},
+		{"nothing finished", []int64{1, 2, 3}, nil, 10, nil},
+		{"finished behind the oldest unfinished", []int64{1, 2, 3, 4, 5, 6}, []int64{1, 3, 4, 6}, 10, []Range{{3, 4}, {6, 6}}},
+		{"compaction gaps inside a run", []int64{10, 12, 15, 20, 21}, []int64{12, 15, 21}, 10, []Range{{12, 15}, {21, 21}}},
+		{"at most n, nearest first", []int64{0, 1, 2, 3, 4, 5, 6}, []int64{1, 3, 5}, 2, []Range{{1, 1}, {3, 3}}},
+		{"n of zero", []int64{0, 1}, []int64{1}, 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tr := NewTracker(nil)
+			m := map[int64]*Message{}
+			for _, off := range c.offsets {
+				m[off] = tr.Track(off, 1, 0)
+			}
+			for _, off := range c.done {
+				m[off].Done()
+			}
+			got := tr.Finished(nil, c.n)
+			if len(got) != len(c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Fatalf("got %v, want %v", got, c.want)
+				}
+			}
+			if len(got) > 0 {
+				if off, _ := tr.Committable(); got[0].First <= off {
+					t.Errorf("range %v is not beyond the committable offset %d", got[0], off)
+				}
+			}
+		})
+	}
+}

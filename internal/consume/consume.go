@@ -63,7 +63,13 @@ type Options struct {
 	// OnFinish is given to the tracker of each partition of topic; see
 	// checkpoint.NewTracker.
 	OnFinish func(topic string) func(m *checkpoint.Message)
-	// Transport reaches the brokers for offset look-ups (lag); nil is plain TCP.
+	// MetadataMaxBytes bounds the commit metadata that records the offsets
+	// finished beyond the committed one (see internal/commitmeta); 0 writes
+	// plain commits. It must not exceed the brokers' offset.metadata.max.bytes.
+	MetadataMaxBytes int
+	// Transport reaches the brokers for offset commits, committed-offset and
+	// high-watermark look-ups, with the TLS and SASL of Dialer; nil is
+	// kafka.DefaultTransport (plain TCP).
 	Transport kafka.RoundTripper
 	// LagInterval is how often high watermarks are read to compute lag.
 	LagInterval time.Duration
@@ -99,6 +105,13 @@ type Consumer struct {
 	// lock keeps that an assumption of nothing.
 	deliveredMu sync.Mutex
 	delivered   map[string]int64
+
+	// metaBudget is MetadataMaxBytes until a broker refuses metadata that
+	// size, then 0 (plain commits).
+	metaBudget atomic.Int64
+	// assigned is the last generation's partitions by topic, which the
+	// sticky balancer announces when the worker joins the next one.
+	assigned atomic.Pointer[map[string][]int]
 }
 
 // New returns a consumer that gives messages to h.
@@ -115,8 +128,12 @@ func New(opts Options, h Handler) *Consumer {
 	if opts.LagInterval <= 0 {
 		opts.LagInterval = 5 * time.Second
 	}
+	if opts.Transport == nil {
+		opts.Transport = kafka.DefaultTransport
+	}
 	c := &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
 	c.transport = c.fetchTransport()
+	c.metaBudget.Store(int64(opts.MetadataMaxBytes))
 	return c
 }
 
@@ -134,6 +151,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		SessionTimeout:    c.opts.SessionTimeout,
 		RebalanceTimeout:  c.opts.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
+		GroupBalancers:    []kafka.GroupBalancer{stickyBalancer{owned: c.lastAssigned}, kafka.RangeGroupBalancer{}},
 		StartOffset:       c.opts.StartOffset,
 		// Kafka's own default; kafka-go would otherwise ask for 24h, and a
 		// group idle over a weekend would lose its place.

@@ -42,6 +42,21 @@ const (
 	// with a known backlog (its worker is busy): that partition's next
 	// messages wait for this fetch to return, so it must not long-poll.
 	backlogWait = 10 * time.Millisecond
+	// pageBudget bounds the memory kafka-go's decoding of one response
+	// takes. It copies every record batch into pages of its own, at least
+	// one 64 KiB page a batch however small the batch: a 10 MiB response of
+	// 5 KB batches (a topic written by many producers, or spread over many
+	// partitions) took 128 MiB of pages. Past the soft memory limit those
+	// forced a collection, which emptied kafka-go's page pool, so the next
+	// response allocated them all again: on 192 partitions the worker spent
+	// 5x the CPU per event of 12, most of it collecting. Requests are
+	// sized from the batch size seen so far to keep a response's pages
+	// under this.
+	pageBudget = 8 << 20
+	pageSize   = 64 << 10
+	// minResponseBytes is the smallest MaxBytes asked for; Kafka returns a
+	// first batch larger than MaxBytes whole anyway.
+	minResponseBytes = 256 << 10
 	// retryMin and retryMax bound the backoff after a failed fetch or
 	// leader look-up.
 	retryMin = 100 * time.Millisecond
@@ -73,15 +88,20 @@ type part struct {
 // session reads the claims of one generation. Its goroutines are the
 // supervisor, one fetch loop per leader broker, and one worker per part.
 type session struct {
-	c        *Consumer
-	parts    []*part
-	byName   map[string]*part
-	orphans  chan *part // parts whose leader must be looked up again
-	queued   atomic.Int64
-	budget   int64
-	loops    sync.WaitGroup
-	client   *kafka.Client
-	brokers  net.Addr
+	c       *Consumer
+	parts   []*part
+	byName  map[string]*part
+	orphans chan *part // parts whose leader must be looked up again
+	queued  atomic.Int64
+	budget  int64
+	loops   sync.WaitGroup
+	client  *kafka.Client
+	brokers net.Addr
+	// msgs recycles the message slices of fetched buffers. Shared by the
+	// session's partitions rather than kept per partition, the slices
+	// retained are bounded by what is in flight (the read-ahead budget),
+	// not by the partition count times each one's deepest response.
+	msgs     sync.Pool
 	consumed map[string]*telemetry.Tally
 }
 
@@ -310,6 +330,9 @@ type brokerLoop struct {
 	// broker serves first (its response fills in request order) take turns.
 	first    int
 	failures int
+	// batchBytes is a moving average of the bytes in one record batch of
+	// this broker's responses (see pageBudget).
+	batchBytes float64
 }
 
 func (s *session) newLoop(b kafka.Broker) *brokerLoop {
@@ -318,6 +341,8 @@ func (s *session) newLoop(b kafka.Broker) *brokerLoop {
 		addr: &net.TCPAddr{IP: net.ParseIP(b.Host), Port: b.Port},
 		adds: make(chan *part, len(s.parts)),
 		wake: make(chan struct{}, 1),
+		// Until responses say otherwise, assume small batches.
+		batchBytes: 4 << 10,
 	}
 }
 
@@ -364,7 +389,7 @@ func (l *brokerLoop) run(ctx context.Context) {
 			continue
 		}
 		req.MaxWaitTime = int32(max(wait, time.Millisecond) / time.Millisecond)
-		req.MaxBytes = int32(min(max(budget, partitionMaxBytes), 1<<30))
+		req.MaxBytes = int32(l.responseBytes(budget))
 		fctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 		resp, err := l.s.c.transport.RoundTrip(fctx, l.addr, req)
 		cancel()
@@ -378,6 +403,23 @@ func (l *brokerLoop) run(ctx context.Context) {
 		l.failures = 0
 		l.handle(ctx, resp.(*fetch.Response))
 	}
+}
+
+// responseBytes is the MaxBytes of the next request: what the read-ahead
+// budget leaves, but no more than keeps kafka-go's pages for the response
+// within pageBudget at the batch size seen so far.
+func (l *brokerLoop) responseBytes(budget int64) int64 {
+	byPages := int64(l.batchBytes * pageBudget / pageSize)
+	return max(min(budget, byPages, 1<<30), minResponseBytes)
+}
+
+// observe folds the batches of a response into batchBytes.
+func (l *brokerLoop) observe(batches int, bytes int64) {
+	if batches == 0 {
+		return
+	}
+	per := float64(bytes) / float64(batches)
+	l.batchBytes += (per - l.batchBytes) / 4
 }
 
 func appendPartition(req *fetch.Request, p *part) {
@@ -477,6 +519,8 @@ func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
 		l.failed(ctx, kafka.Error(resp.ErrorCode))
 		return
 	}
+	batches, bytes := 0, int64(0)
+	defer func() { l.observe(batches, bytes) }()
 	for _, t := range resp.Topics {
 		for i := range t.Partitions {
 			rp := &t.Partitions[i]
@@ -491,12 +535,14 @@ func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
 				continue
 			}
 			p.hwm = rp.HighWatermark
-			l.deliver(p, rp)
+			batches += len(recordBatches(rp.RecordSet))
+			bytes += l.deliver(p, rp)
 		}
 	}
 }
 
-func (l *brokerLoop) deliver(p *part, rp *fetch.ResponsePartition) {
+// deliver hands p its messages of rp and returns their bytes.
+func (l *brokerLoop) deliver(p *part, rp *fetch.ResponsePartition) int64 {
 	var f *fetched
 	select {
 	case f = <-p.free:
@@ -504,22 +550,29 @@ func (l *brokerLoop) deliver(p *part, rp *fetch.ResponsePartition) {
 		// Not asked for this time (it had no free buffer); the broker
 		// answered anyway. Read it again later.
 		closeRecordSet(rp.RecordSet)
-		return
+		return 0
 	}
-	f.msgs, f.bytes = f.msgs[:0], 0
+	if ms, _ := l.s.msgs.Get().(*[]kafka.Message); ms != nil {
+		f.msgs = (*ms)[:0]
+	}
+	f.bytes = 0
 	if err := decodeRecords(f, p.cl.Topic, p.cl.Partition, rp.HighWatermark, rp.RecordSet, p.next); err != nil {
 		l.s.c.log.Warn("decoding fetched records failed; fetching them again", "partition", p.cl.String(), "error", err)
+		closeRecordSet(rp.RecordSet)
 		p.retryAt = time.Now().Add(backoffFor(1))
+		l.s.recycle(f)
 		p.free <- f
-		return
+		return 0
 	}
 	if f.through == p.next {
+		l.s.recycle(f)
 		p.free <- f
-		return
+		return 0
 	}
 	p.next = f.through
 	l.s.queued.Add(f.bytes)
 	p.in <- f // never blocks: a part has depth buffers in all
+	return f.bytes
 }
 
 // partitionError handles an error the broker gave for one partition.
@@ -570,4 +623,15 @@ func closeRecordSet(rs protocol.RecordSet) {
 			closeBytes(r.Value)
 		}
 	}
+}
+
+// recycle puts f's message slice back for any partition's next response.
+func (s *session) recycle(f *fetched) {
+	if f.msgs == nil {
+		return
+	}
+	clear(f.msgs) // drop references to values the pipeline may be done with
+	ms := f.msgs[:0]
+	s.msgs.Put(&ms)
+	f.msgs = nil
 }

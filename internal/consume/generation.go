@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
+	"github.com/firehose-worker/firehose-worker/internal/commitmeta"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -22,6 +23,17 @@ type Claim struct {
 	// committed one (see Consumer.delivered), to be committed even if no
 	// message comes; -1 for none.
 	resumed int64
+	// lastMeta is the metadata of the last commit (see commitmeta).
+	lastMeta string
+	// inherited are the offsets beyond the group's committed offset that a
+	// previous owner had finished, read from the commit metadata when the
+	// generation started; fixed from then on. skipAt is the fetcher's
+	// position in it.
+	inherited []commitmeta.Range
+	skipAt    int
+	// Scratch space of the commit loop's metadata encoding.
+	finished []checkpoint.Range
+	ranges   []commitmeta.Range
 }
 
 func (c *Claim) String() string { return fmt.Sprintf("%s/%d", c.Topic, c.Partition) }
@@ -37,6 +49,11 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 		}
 	}
 	sort.Slice(claims, func(i, j int) bool { return claims[i].String() < claims[j].String() })
+	assigned := map[string][]int{}
+	for _, cl := range claims {
+		assigned[cl.Topic] = append(assigned[cl.Topic], cl.Partition)
+	}
+	c.assigned.Store(&assigned)
 	c.logAssignment(gen, now)
 	c.opts.Metrics.Rebalances.Add(context.Background(), 1)
 	names := make([]string, len(claims))
@@ -46,13 +63,16 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	c.opts.Health.SetMembership(true, names)
 	c.opts.Status(names)
 
+	for _, cl := range claims {
+		if offset := startOffset(gen, cl); offset >= 0 {
+			cl.lastCommitted = offset // the group's committed offset
+		}
+	}
+	c.readFinished(gen.ID, claims)
 	var fetchers sync.WaitGroup
 	offsets := make([]int64, 0, len(claims))
 	for _, cl := range claims {
 		offset := startOffset(gen, cl)
-		if offset >= 0 {
-			cl.lastCommitted = offset // the group's committed offset
-		}
 		if d, ok := c.takeDelivered(cl.String()); ok && d > offset {
 			c.log.Info("resuming past the group's committed offset: this worker delivered up to here, but its commit did not reach the group",
 				"partition", cl.String(), "committed", offset, "resume", d)
@@ -62,6 +82,14 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	}
 	c.startFetching(gen, claims, offsets, &fetchers)
 	gen.Start(func(ctx context.Context) { c.commitLoop(ctx, gen, claims, &fetchers) })
+}
+
+// lastAssigned is what the last generation gave this worker.
+func (c *Consumer) lastAssigned() map[string][]int {
+	if a := c.assigned.Load(); a != nil {
+		return *a
+	}
+	return nil
 }
 
 func startOffset(gen *kafka.Generation, cl *Claim) int64 {

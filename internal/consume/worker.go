@@ -24,7 +24,7 @@ func (s *session) work(ctx context.Context, p *part) {
 		}
 		err := s.handle(ctx, p, f, consumed)
 		s.queued.Add(-f.bytes)
-		clear(f.msgs) // drop references to values the pipeline may be done with
+		s.recycle(f)
 		p.free <- f
 		if l := p.loop.Load(); l != nil {
 			l.poke()

@@ -32,7 +32,16 @@ const (
 	HeaderFirehoseCode = "dlq.firehose.error_code"
 	HeaderTime         = "dlq.time" // RFC 3339, when it was dead-lettered
 	HeaderValueDropped = "dlq.value_dropped"
+	// HeaderBatchIndex is the position, from 0, of a message in the "batch"
+	// array of the envelope it came in; the dead letter's value is that
+	// message alone.
+	HeaderBatchIndex = "dlq.batch.index"
 )
+
+// ReasonPreflightProbe is the reason of the record `check --connect` writes
+// to prove the dead-letter topic accepts writes. It is no message: redrive
+// leaves it alone.
+const ReasonPreflightProbe = "preflight_probe"
 
 // Origin is the Kafka message a record came from.
 type Origin struct {
@@ -43,6 +52,10 @@ type Origin struct {
 	Value     []byte
 	Headers   []kafka.Header
 	SourceID  string
+	// InBatch says the record is item BatchIndex of an envelope, and Value
+	// is that item alone.
+	InBatch    bool
+	BatchIndex int
 }
 
 // Letter is one message to dead-letter and the part to finish once written.
@@ -155,7 +168,7 @@ func (w *Writer) Write(ctx context.Context, letters []Letter) error {
 
 func (w *Writer) message(l Letter) kafka.Message {
 	o := l.Origin
-	h := make([]kafka.Header, 0, len(o.Headers)+9)
+	h := make([]kafka.Header, 0, len(o.Headers)+10)
 	h = append(h, o.Headers...)
 	add := func(k, v string) {
 		if v != "" {
@@ -171,6 +184,9 @@ func (w *Writer) message(l Letter) kafka.Message {
 	add(HeaderStream, l.Stream)
 	add(HeaderFirehoseCode, l.FirehoseCode)
 	add(HeaderTime, w.now().UTC().Format(time.RFC3339Nano))
+	if o.InBatch {
+		add(HeaderBatchIndex, strconv.Itoa(o.BatchIndex))
+	}
 	return kafka.Message{Key: o.Key, Value: o.Value, Headers: h}
 }
 

@@ -24,6 +24,12 @@ type workerConfig struct {
 	linger   time.Duration // batch.linger; 0 means 50ms
 	logLevel string        // "" means info
 	dlq      string        // kafka.dlq_topic; "" for none
+	// defaultGroupTimings leaves heartbeat_interval, session_timeout and
+	// rebalance_timeout at the worker's defaults, for tests that measure
+	// what users get.
+	defaultGroupTimings bool
+	// commitInterval is kafka.commit_interval; 0 means 100ms.
+	commitInterval time.Duration
 }
 
 type sourceConfig struct {
@@ -46,16 +52,21 @@ func (e *env) writeConfig(c workerConfig) string {
 		level = "info"
 	}
 	var b strings.Builder
+	commit := c.commitInterval
+	if commit == 0 {
+		commit = 100 * time.Millisecond
+	}
+	timings := "  heartbeat_interval: 300ms\n  session_timeout: 6s\n  rebalance_timeout: 10s\n"
+	if c.defaultGroupTimings {
+		timings = ""
+	}
 	fmt.Fprintf(&b, `kafka:
   brokers: [%q]
   group_id: %q
-  commit_interval: 100ms
-  heartbeat_interval: 300ms
-  session_timeout: 6s
-  rebalance_timeout: 10s
-  drain_timeout: 5s
+  commit_interval: %s
+%s  drain_timeout: 5s
   fetch_max_wait: 100ms
-`, kafkaAddr, c.group)
+`, kafkaAddr, c.group, commit, timings)
 	if c.dlq != "" {
 		fmt.Fprintf(&b, "  dlq_topic: %q\n", c.dlq)
 	}

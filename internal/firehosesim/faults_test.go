@@ -1,10 +1,12 @@
 package firehosesim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http/httptrace"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,7 +258,17 @@ func TestLatencyRangeStaysInBounds(t *testing.T) {
 func TestDroppedAnswerLandsButIsNotAcknowledged(t *testing.T) {
 	t.Parallel()
 	sink := NewMemorySink()
-	srv, c := start(t, Options{Streams: []string{"s"}, Sink: sink})
+	var mu sync.Mutex
+	var cut [][]byte // what the observer says landed in dropped calls
+	srv, c := start(t, Options{Streams: []string{"s"}, Sink: sink, Observer: func(ci CallInfo) {
+		if ci.Outcome == OutcomeDropped {
+			mu.Lock()
+			for _, r := range ci.Landed {
+				cut = append(cut, bytes.Clone(r))
+			}
+			mu.Unlock()
+		}
+	}})
 	srv.Faults().DropNextResponses(1)
 
 	first := makeRecords("landed", 4, 10)
@@ -270,6 +282,9 @@ func TestDroppedAnswerLandsButIsNotAcknowledged(t *testing.T) {
 	}
 	// The client could not know, but the records are there.
 	equalRecords(t, "sink after drop", sink.Records("s"), first)
+	mu.Lock()
+	equalRecords(t, "observer's landed records of the dropped call", cut, first)
+	mu.Unlock()
 
 	second := makeRecords("next", 2, 10)
 	mustPutBatch(t, c, "s", second)

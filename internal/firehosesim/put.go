@@ -90,6 +90,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, st *callState, requ
 	if drop {
 		info.Outcome = OutcomeDropped
 	}
+	info.Landed = landed
 	if batch {
 		st.out = s.appendBatchResponse(st.out[:0], fail, info.Failed)
 	} else {

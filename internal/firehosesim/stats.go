@@ -42,6 +42,10 @@ type CallInfo struct {
 	Outcome   Outcome // how the call ended
 	ErrorCode string  // the whole-call error code, if any
 	SinkError error   // why the Sink refused the records, which then failed
+	// Landed are the records handed to the Sink, each with its '\n' if it
+	// had one: for a dropped answer, what landed although the client never
+	// learns it. Valid only during the Observer call (the memory is reused).
+	Landed [][]byte
 }
 
 // Stats is a snapshot of what a Server has done with data-plane calls.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/segmentio/kafka-go/sasl"
@@ -61,30 +59,10 @@ func mechanism(ctx context.Context, s config.SASL) (sasl.Mechanism, error) {
 
 // password resolves the single password source that validation allowed.
 func password(s config.SASL) (string, error) {
-	switch {
-	case s.PasswordEnv != "":
-		v, ok := os.LookupEnv(s.PasswordEnv)
-		if !ok || v == "" {
-			return "", fmt.Errorf("kafka.sasl.password_env: environment variable %s is not set or empty", s.PasswordEnv)
-		}
-		return v, nil
-	case s.PasswordFile != "":
-		b, err := os.ReadFile(s.PasswordFile)
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return "", fmt.Errorf("kafka.sasl.password_file: reading %s: %w", s.PasswordFile, err)
-		}
-		// Files written by echo or an editor end in a line break that is
-		// not part of the password; anything else, spaces included, is.
-		pw := strings.TrimRight(string(b), "\r\n")
-		if pw == "" {
-			return "", fmt.Errorf("kafka.sasl.password_file: %s is empty", s.PasswordFile)
-		}
-		return pw, nil
-	case s.Password != "":
+	if s.PasswordEnv != "" || s.PasswordFile != "" {
+		return config.ReadSecret("kafka.sasl.password", s.PasswordEnv, s.PasswordFile)
+	}
+	if s.Password != "" {
 		return string(s.Password), nil
 	}
 	return "", errors.New("kafka.sasl.password: no password is configured")

@@ -105,12 +105,20 @@ type source struct {
 	// fills only its own and the other sources keep flowing.
 	mem     *semaphore.Weighted
 	memSize int64
+	// envelopes: values shaped as /v1/batch bodies are split (see
+	// handleEnvelope).
+	envelopes bool
 }
 
 // scratch is per-goroutine decode state, pooled per source.
 type scratch struct {
 	dec segment.Decoder
 	ids []int
+
+	// For envelopes (envelope.go).
+	split  segment.Splitter
+	items  []envItem
+	envIDs []int
 }
 
 type dest struct {
@@ -189,7 +197,12 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (*Pipeline, error) 
 		}
 		share := max(int64(cfg.Memory.MaxBufferedBytes)/int64(len(cfg.Sources)), 2*config.MaxRecordBytes)
 		src := &source{cfg: sc, table: route.New(rows, sc.Routing == config.RoutingFirstMatch), mem: semaphore.NewWeighted(share), memSize: share}
-		src.pool.New = func() any { return &scratch{ids: make([]int, 0, 8)} }
+		src.envelopes = sc.Envelope != config.EnvelopeNone
+		src.pool.New = func() any {
+			s := &scratch{ids: make([]int, 0, 8)}
+			s.dec.SetDefaultType(sc.DefaultType)
+			return s
+		}
 		aggregate := map[string]bool{}
 		for _, m := range sc.MappedStreams {
 			aggregate[m.Stream] = aggregate[m.Stream] || m.Aggregate
@@ -335,6 +348,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		FetchMaxBytes:     int(k.FetchMaxBytes),
 		FetchMinBytes:     int(k.FetchMinBytes),
 		MaxPending:        k.MaxPendingPerPartition,
+		MetadataMaxBytes:  k.CommitMetadataMaxBytes,
 		OnFinish:          p.releaser,
 		Transport:         p.deps.Transport,
 		Logger:            p.log,
@@ -411,7 +425,19 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	s := src.pool.Get().(*scratch)
 	defer src.pool.Put(s)
 
+	// Envelopes whose leading members say so are split before any decoding
+	// (one pass over their items), the others once Decode finds no type.
+	if src.envelopes && segment.Probe(m.Value) {
+		if done, err := p.tryEnvelope(ctx, cl, src, s, m); done {
+			return err
+		}
+	}
 	msg, sc, err := s.dec.Decode(m.Value)
+	if src.envelopes && untyped(msg, err) {
+		if done, err := p.tryEnvelope(ctx, cl, src, s, m); done {
+			return err
+		}
+	}
 	if err != nil {
 		reason, detail := reasonDecodeFailed, err.Error()
 		if se, ok := errors.AsType[*segment.Error](err); ok {
@@ -432,6 +458,10 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	// compacted copy; either way without the newline the request encoder
 	// adds, which Size counts.
 	rec := batch.Record{Data: segment.Record(m.Value, sc)}
+	copied := !sc.Compact
+	if msg.Assumed {
+		rec.Data, copied = segment.AppendType(nil, rec.Data, msg.Type), true
+	}
 	if rec.Size() > config.MaxRecordBytes {
 		return p.tooLarge(ctx, cl, src, m, rec.Size(), s.ids[0])
 	}
@@ -441,7 +471,7 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	var origin any
 	if p.dlq != nil {
 		origin = p.origin(src, m)
-		if !sc.Compact {
+		if copied {
 			held += len(m.Value)
 		}
 	}
@@ -486,11 +516,8 @@ func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
 // its coordinates, counts it and moves on, so its partition keeps moving.
 func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, reason, detail, stream string) error {
 	if p.dlq == nil {
-		p.metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgDropped), telemetry.AttrReason.String(reason)).Add(1)
-		p.log.Error("undeliverable message skipped (no dead-letter topic is set)", "reason", reason, "detail", detail,
-			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "source", src.cfg.ID)
+		p.drop(src, m, reason, detail)
 		cl.Tracker.Track(m.Offset, 1, 0).Done()
-		p.stats.dropped.Add(1)
 		return nil
 	}
 	size, err := p.reserve(ctx, src, len(m.Value))
@@ -502,16 +529,35 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 		Origin: p.origin(src, m), Reason: reason, Message: detail, Stream: stream,
 		Part: cl.Tracker.Track(m.Offset, 1, size),
 	}
+	return p.deadLetter(ctx, []deadletter.Letter{letter})
+}
+
+// drop logs and counts a message (or an envelope's item, named by attrs)
+// that cannot be delivered when there is no dead-letter topic to keep it.
+func (p *Pipeline) drop(src *source, m *kafka.Message, reason, detail string, attrs ...any) {
+	p.metrics.Messages.Get(telemetry.AttrOutcome.String(telemetry.MsgDropped), telemetry.AttrReason.String(reason)).Add(1)
+	p.log.Error("undeliverable message skipped (no dead-letter topic is set)", append([]any{"reason", reason, "detail", detail,
+		"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "source", src.cfg.ID}, attrs...)...)
+	p.stats.dropped.Add(1)
+}
+
+// deadLetter writes letters in the background, at most cap(p.dlqSlots)
+// writes at a time; it waits for a slot with ctx. Their parts finish once
+// Kafka has them.
+func (p *Pipeline) deadLetter(ctx context.Context, letters []deadletter.Letter) error {
+	if len(letters) == 0 {
+		return nil
+	}
 	select {
 	case p.dlqSlots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	o := letter.Origin // m is the consumer's, and may be reused once Handle returns
+	o := letters[0].Origin // m is the consumer's, and may be reused once Handle returns
 	p.inflight.Go(func() error {
 		defer func() { <-p.dlqSlots }()
-		err := p.dlq.Write(p.sendCtx, []deadletter.Letter{letter})
-		return p.cutOffErr(err, "dead-lettering %s/%d@%d", o.Topic, o.Partition, o.Offset)
+		err := p.dlq.Write(p.sendCtx, letters)
+		return p.cutOffErr(err, "dead-lettering %d letters from %s/%d@%d", len(letters), o.Topic, o.Partition, o.Offset)
 	})
 	return nil
 }

@@ -147,6 +147,8 @@ func decide(l *Letter, toStream string, dec *segment.Decoder) plan {
 		return plan{fate: Left, why: "names no stream"}
 	case l.ValueDropped || len(l.Value) == 0:
 		return plan{fate: Left, why: "carries no value"}
+	case l.Reason == deadletter.ReasonPreflightProbe:
+		return plan{fate: Left, why: "a check --connect probe, not a message"}
 	case l.Reason == segment.ReasonRecordTooLarge:
 		return plan{fate: Left, why: "the record is larger than Firehose accepts"}
 	}

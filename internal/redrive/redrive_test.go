@@ -132,6 +132,8 @@ func TestRedriveSendsEachLetterToItsStreamOnce(t *testing.T) {
 		letter("not_json", "", `nope`),
 		letter("missing_type", "", `{"event":"x"}`),
 		letter("record_too_large", "everything", `{"type":"track","event":"big"}`),
+		// What check --connect writes to prove the topic takes writes.
+		letter(deadletter.ReasonPreflightProbe, "everything", `{"type":"track","event":"probe"}`),
 	)
 	writeLetters(t, k, ls...)
 
@@ -151,7 +153,7 @@ func TestRedriveSendsEachLetterToItsStreamOnce(t *testing.T) {
 	if r := row(t, tally, "firehose_rejected", "gone"); r.Failed != 2 || r.Delivered != 0 {
 		t.Errorf("gone: %+v, want 2 failed", r)
 	}
-	for _, c := range []struct{ reason, stream string }{{"not_json", ""}, {"missing_type", ""}, {"record_too_large", "everything"}} {
+	for _, c := range []struct{ reason, stream string }{{"not_json", ""}, {"missing_type", ""}, {"record_too_large", "everything"}, {deadletter.ReasonPreflightProbe, "everything"}} {
 		if r := row(t, tally, c.reason, c.stream); r.Left != 1 || r.Sent != 0 {
 			t.Errorf("%s: %+v, want it left alone", c.reason, r)
 		}

@@ -20,6 +20,9 @@ type Decoder struct {
 	integ parser
 	typ   []byte
 	event []byte
+	// assumed is the quoted type literal given to messages without one
+	// (see SetDefaultType); nil reports them as missing_type.
+	assumed []byte
 }
 
 // Top-level members read for routing, and the members of "integrations"
@@ -61,12 +64,19 @@ func (d *Decoder) Decode(value []byte) (Message, Scan, error) {
 	if err := d.shape(value); err != nil {
 		return msg, Scan{}, err
 	}
-	sc := Scan{Compact: d.msg.compact}
+	return d.fields(Scan{Compact: d.msg.compact})
+}
+
+// fields reads the routing fields from the members the parser captured.
+func (d *Decoder) fields(sc Scan) (Message, Scan, error) {
+	var msg Message
 	typ, event := d.msg.vals[keyType], d.msg.vals[keyEvent]
 
 	switch {
-	case len(typ) == 0 || string(typ) == "null":
+	case (len(typ) == 0 || string(typ) == "null") && d.assumed == nil:
 		return msg, sc, invalid(ReasonMissingType, `the message has no "type"`)
+	case len(typ) == 0 || string(typ) == "null":
+		typ, msg.Assumed = d.assumed, true
 	case typ[0] != '"':
 		return msg, sc, invalid(ReasonTypeNotString, `"type" is not a string`)
 	}

@@ -4,6 +4,9 @@
 // A message is one JSON object per Kafka value. Only "type", "event" and
 // "integrations" are read; the rest is validated but never re-encoded, so the
 // record keeps the producer's key order, number text and escapes.
+//
+// A value may also be a /v1/batch envelope of several messages: Probe and
+// Split (envelope.go) find them, each decoded as a value of its own.
 package segment
 
 import (
@@ -63,4 +66,9 @@ type Message struct {
 	HasEvent     bool
 	Track        bool // Type is "track", in any letter case
 	Integrations Integrations
+
+	// Assumed: the message has no type (or a null one) and Type is the
+	// decoder's default type; the record must then say it (see
+	// AppendType). Set even when Decode goes on to return an error.
+	Assumed bool
 }

@@ -44,6 +44,7 @@ const (
 // usable; build one with NewMetrics.
 type Metrics struct {
 	Consumed        *Tallies // by topic
+	Resumed         *Tallies // by topic: finished by a previous owner, skipped
 	Messages        *Tallies // by outcome and, for the undeliverable, reason
 	RecordsSent     metric.Int64Counter
 	RecordsFailed   metric.Int64Counter
@@ -80,6 +81,7 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 	latency := metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 	x := &Metrics{
 		Consumed:      &Tallies{},
+		Resumed:       &Tallies{},
 		Messages:      &Tallies{},
 		InFlightBytes: &Tallies{},
 		RecordsSent:   c("firehose_worker.records.delivered", "{record}", "Records Firehose acknowledged, by stream."),
@@ -96,6 +98,7 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 	}
 	errs = append(errs, x.Partitions.register(m), x.Streams.register(m),
 		x.Consumed.counter(m, "messaging.client.consumed.messages", "{message}", "Kafka messages fetched, by topic."),
+		x.Resumed.counter(m, "firehose_worker.resume.skipped", "{message}", "Fetched messages a previous owner had finished beyond the committed offset (from the commit metadata), skipped instead of re-sent, by topic."),
 		x.Messages.counter(m, "firehose_worker.messages", "{message}", "Messages by outcome: routed, skipped_unmapped, skipped_integrations, dead_lettered, dropped; reason for the last two."),
 		x.InFlightBytes.upDown(m, "firehose_worker.inflight.bytes", "By", "Bytes of messages buffered or in flight."),
 	)
