@@ -89,7 +89,12 @@ func (s *sender) send(d *dest, b *batch.Batch) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_ = d.stream.Deliver(s.ctx, b) // on ctx end the records stay unfinished
+		// On ctx end the records stay unfinished, and the summary counts
+		// them so; any other error is a refusal already reported record
+		// by record through reject, logged here once for the batch.
+		if err := d.stream.Deliver(s.ctx, b); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("a batch of letters was not delivered", "stream", d.stream.Name(), "error", err)
+		}
 		d.acc.Recycle(b)
 	}()
 }
