@@ -32,7 +32,9 @@ func (c *Consumer) commitLoop(ctx context.Context, gen *kafka.Generation, claims
 	for _, cl := range claims {
 		parts.Set(cl.Topic, cl.Partition, telemetry.PartitionFigures{Committed: -1, Lag: -1, Freshness: cl.Tracker})
 	}
-	hwm := c.highWatermarks(ctx, claims)
+	// Lag waits for the first tick: by then fetch responses have given most
+	// partitions' high watermarks, and only the others are asked for.
+	var hwm map[string]map[int]int64
 	for {
 		select {
 		case <-t.C:

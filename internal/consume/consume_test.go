@@ -20,6 +20,7 @@ import (
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
 	"github.com/firehose-worker/firehose-worker/internal/consume"
 	"github.com/firehose-worker/firehose-worker/internal/itest"
+	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
 
 // got is one message as the Handler saw it, copied.
@@ -616,4 +617,45 @@ func TestRunReturnsPromptlyWhileTheHandlerWaits(t *testing.T) {
 			t.Fatalf("partition %d committed at %d although no message finished", p, off)
 		}
 	}
+}
+
+// TestLagFromFetchResponses checks the lag gauge: end offset minus the
+// committed offset, with the end offsets taken from fetch responses (and
+// from the brokers only for partitions no fetch asked for lately).
+func TestLagFromFetchResponses(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 2, "events")
+	var msgs []itest.Msg
+	for i := range 30 {
+		msgs = append(msgs, itest.Msg{Partition: int32(i % 2), Value: fmt.Appendf(nil, "m%d", i)})
+	}
+	k.Produce(t, "events", msgs)
+	r := newRecorder()
+	r.hold = true // nothing finishes: the committed offsets stay at 0
+	opts := options(k, "g", "events")
+	opts.Metrics = telemetry.Discard()
+	opts.LagInterval = 200 * time.Millisecond
+	run(t, opts, r)
+	await(t, r, 20*time.Second, "a lag of 15 on each partition", func() bool {
+		for p := range 2 {
+			if f, ok := opts.Metrics.Partitions.Get("events", p); !ok || f.Lag != 15 {
+				return false
+			}
+		}
+		return true
+	})
+	r.mu.Lock()
+	for _, m := range r.held {
+		m.Done()
+	}
+	r.hold, r.held = false, nil
+	r.mu.Unlock()
+	await(t, r, 20*time.Second, "no lag once everything finished", func() bool {
+		for p := range 2 {
+			if f, ok := opts.Metrics.Partitions.Get("events", p); !ok || f.Lag != 0 || f.Committed != 15 {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -535,6 +535,8 @@ func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
 				continue
 			}
 			p.hwm = rp.HighWatermark
+			p.cl.hwm.Store(rp.HighWatermark)
+			p.cl.hwmAt.Store(time.Now().UnixNano())
 			batches += len(recordBatches(rp.RecordSet))
 			bytes += l.deliver(p, rp)
 		}

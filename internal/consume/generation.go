@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
 	"github.com/firehose-worker/firehose-worker/internal/commitmeta"
@@ -34,6 +35,9 @@ type Claim struct {
 	// Scratch space of the commit loop's metadata encoding.
 	finished []checkpoint.Range
 	ranges   []commitmeta.Range
+	// hwm is the partition's high watermark in the last fetch response that
+	// asked for it, at hwmAt (Unix nanoseconds; 0 before one), for lag.
+	hwm, hwmAt atomic.Int64
 }
 
 func (c *Claim) String() string { return fmt.Sprintf("%s/%d", c.Topic, c.Partition) }

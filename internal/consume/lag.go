@@ -19,16 +19,40 @@ func (c *Consumer) report(claims []*Claim, hwm map[string]map[int]int64) {
 	}
 }
 
-// highWatermarks asks the brokers for the end offset of each claim. The
-// group reader in kafka-go does not report lag, and a fetcher waiting on the
-// memory cap does not see new high watermarks, so they are read directly.
+// highWatermarks returns the end offset of each claim: the one the last
+// fetch response gave for it, or, for claims no fetch has asked for within
+// LagInterval (a partition that waits on the memory cap drops out of
+// fetches, and its lag is what an operator looks at then), one read from
+// the brokers. kafka-go sends a ListOffsets request per partition, which on
+// a few hundred idle partitions was most of an idle worker's connections
+// and CPU, so only the stale ones are asked.
 func (c *Consumer) highWatermarks(ctx context.Context, claims []*Claim) map[string]map[int]int64 {
+	out := map[string]map[int]int64{}
+	var stale []*Claim
+	since := time.Now().Add(-c.opts.LagInterval).UnixNano()
+	for _, cl := range claims {
+		if cl.hwmAt.Load() < since {
+			stale = append(stale, cl)
+			continue
+		}
+		if out[cl.Topic] == nil {
+			out[cl.Topic] = map[int]int64{}
+		}
+		out[cl.Topic][cl.Partition] = cl.hwm.Load()
+	}
+	c.listHighWatermarks(ctx, stale, out)
+	return out
+}
+
+// listHighWatermarks reads the end offsets of claims from the brokers into
+// out.
+func (c *Consumer) listHighWatermarks(ctx context.Context, claims []*Claim, out map[string]map[int]int64) {
 	req := &kafka.ListOffsetsRequest{Addr: kafka.TCP(c.opts.Brokers...), Topics: map[string][]kafka.OffsetRequest{}}
 	for _, cl := range claims {
 		req.Topics[cl.Topic] = append(req.Topics[cl.Topic], kafka.LastOffsetOf(cl.Partition))
 	}
 	if len(claims) == 0 {
-		return nil
+		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -36,9 +60,8 @@ func (c *Consumer) highWatermarks(ctx context.Context, claims []*Claim) map[stri
 	resp, err := client.ListOffsets(ctx, req)
 	if err != nil {
 		c.log.Debug("reading high watermarks failed", "error", err)
-		return nil
+		return
 	}
-	out := map[string]map[int]int64{}
 	for topic, ps := range resp.Topics {
 		for _, p := range ps {
 			if p.Error != nil {
@@ -50,5 +73,4 @@ func (c *Consumer) highWatermarks(ctx context.Context, claims []*Claim) map[stri
 			out[topic][p.Partition] = p.LastOffset
 		}
 	}
-	return out
 }
