@@ -316,17 +316,8 @@ func TestTransactionMarkersAreSkippedAndCommittedPast(t *testing.T) {
 
 func TestCompactedTopicOffsetGaps(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
+	k := itest.StartCluster(t, kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	c, cl, adm := k.Cluster, k.Client, k.Admin
 	ctx := context.Background()
 	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "users"); err != nil {
 		t.Fatal(err)
@@ -342,7 +333,6 @@ func TestCompactedTopicOffsetGaps(t *testing.T) {
 		}
 	}
 	c.Compact()
-	k := &itest.Kafka{Cluster: c, Brokers: c.ListenAddrs(), Client: cl, Admin: adm}
 	// franz-go's own reading of the compacted log is the reference.
 	var wantOffs []int64
 	var wantVals []string
@@ -523,17 +513,8 @@ func TestOneFetchCarriesEveryPartitionOfABroker(t *testing.T) {
 
 func TestLeaderMovesToAnotherBroker(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(2, "events"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	k := &itest.Kafka{Cluster: c, Brokers: c.ListenAddrs(), Client: cl, Admin: kadm.NewClient(cl)}
+	k := itest.StartCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(2, "events"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	c := k.Cluster
 	produce := func(from, to int) {
 		var msgs []itest.Msg
 		for i := from; i < to; i++ {

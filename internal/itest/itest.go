@@ -50,6 +50,13 @@ func StartKafkaWith(t testing.TB, brokerConfigs map[string]string, partitions in
 	if brokerConfigs != nil {
 		opts = append(opts, kfake.BrokerConfigs(brokerConfigs))
 	}
+	return StartCluster(t, opts...)
+}
+
+// StartCluster starts kfake with exactly opts (brokers, topics, group
+// timings are the caller's), closed when the test ends.
+func StartCluster(t testing.TB, opts ...kfake.Opt) *Kafka {
+	t.Helper()
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		t.Fatalf("starting kfake: %v", err)
