@@ -33,6 +33,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Range is the finished offsets First..Last, both included.
@@ -154,6 +155,11 @@ func Decode(meta string, committed int64) ([]Range, error) {
 	}
 	if meta[len(magic)] != version {
 		return nil, fmt.Errorf("%w: %q", ErrVersion, meta[len(magic)])
+	}
+	// encoding/base64 skips '\r' and '\n' even in strict mode; a text
+	// holding them is not one Encode wrote.
+	if strings.ContainsAny(meta[header:], "\r\n") {
+		return nil, ErrCorrupt
 	}
 	raw, err := strict.DecodeString(meta[header:])
 	if err != nil || len(raw) < crcLen {
