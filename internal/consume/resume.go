@@ -3,6 +3,7 @@ package consume
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/firehose-worker/firehose-worker/internal/commitmeta"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
@@ -59,10 +60,7 @@ func (c *Consumer) readFinished(gen int32, claims []*Claim) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	resp, err := (&kafka.Client{Transport: c.opts.Transport}).OffsetFetch(ctx, req)
-	if err == nil {
-		err = resp.Error
-	}
+	resp, err := c.offsetFetch(ctx, req)
 	if err != nil {
 		c.log.Warn("reading the commit metadata failed; messages finished past the committed offsets will be sent again",
 			"generation", gen, "error", err)
@@ -92,6 +90,36 @@ func (c *Consumer) readFinished(gen int32, claims []*Claim) {
 				c.log.Warn("ignoring commit metadata this worker cannot trust; messages past the committed offset will be sent again",
 					"partition", cl.String(), "committed", cl.lastCommitted, "bytes", len(p.Metadata), "reason", err.Error())
 			}
+		}
+	}
+}
+
+// offsetFetchAttempts is how often readFinished asks before it gives up
+// and lets the messages finished past the commit be sent again. After a
+// broker restart the transport's pooled connection to it fails on first
+// use (a chaos run lost a generation's metadata to that one EOF), and a
+// coordinator that just moved answers NotCoordinator once.
+const offsetFetchAttempts = 3
+
+// offsetFetch reads the group's committed offsets, retrying a failed
+// request with backoff within ctx.
+func (c *Consumer) offsetFetch(ctx context.Context, req *kafka.OffsetFetchRequest) (*kafka.OffsetFetchResponse, error) {
+	client := &kafka.Client{Transport: c.opts.Transport}
+	for attempt := 1; ; attempt++ {
+		resp, err := client.OffsetFetch(ctx, req)
+		if err == nil {
+			err = resp.Error
+		}
+		if err == nil || attempt == offsetFetchAttempts {
+			return resp, err
+		}
+		c.log.Debug("reading the commit metadata failed; retrying", "attempt", attempt, "error", err)
+		t := time.NewTimer(backoffFor(attempt - 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
 		}
 	}
 }

@@ -154,6 +154,52 @@ func TestNextOwnerSkipsWhatWasFinished(t *testing.T) {
 	}
 }
 
+// TestNextOwnerRetriesAFailedMetadataRead: the next owner's first read of
+// the commit metadata meets a dropped connection (what a transport's pooled
+// connection to a restarted broker does); it asks again instead of sending
+// every finished message a second time.
+func TestNextOwnerRetriesAFailedMetadataRead(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 1, "events")
+	produceN(t, k, 50)
+	first := &holdHandler{hold: func(off int64) bool { return off == 5 }}
+	stop := runConsumer(t, testOptions(k, "g-retry"), first)
+	await(t, "a commit at 5 that carries 6..49", func() bool {
+		off, meta, _ := committed(t, k, "g-retry")
+		got, err := commitmeta.Decode(meta, off)
+		return off == 5 && err == nil && reflect.DeepEqual(got, []commitmeta.Range{{First: 6, Last: 49}})
+	})
+	stop()
+
+	var mu sync.Mutex
+	dropped := 0
+	k.Cluster.ControlKey(int16(kmsg.OffsetFetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		// Only the worker's own read through its transport: kafka-go's
+		// group code asks with v1 and the test's kadm with v10. Should a
+		// version change, nothing is dropped and the check below fails.
+		if v := req.GetVersion(); dropped == 0 && v > 1 && v < 10 {
+			dropped++
+			return nil, errors.New("connection dropped by the test"), true // kfake closes the connection
+		}
+		return nil, nil, false
+	})
+	next := &holdHandler{}
+	runConsumer(t, testOptions(k, "g-retry"), next)
+	await(t, "the next owner to commit 50", func() bool { off, _, _ := committed(t, k, "g-retry"); return off == 50 })
+	mu.Lock()
+	n := dropped
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d OffsetFetch connections dropped, want 1: the test did not exercise the retry", n)
+	}
+	if got := next.handled(); !reflect.DeepEqual(got, []int64{5}) {
+		t.Errorf("the next owner was given %v, want only [5]", got)
+	}
+}
+
 // TestFinishedRangesSurviveAnotherHandOver: the second owner is given the
 // first's unfinished message again and holds it too, while new messages come
 // and one of them is held as well; its commits must carry both the inherited
