@@ -70,6 +70,18 @@ func (r *recorder) Handle(_ context.Context, c *consume.Claim, m *kafka.Message)
 
 func (r *recorder) Flush() {}
 
+// release stops holding: it finishes every held message, and the handler
+// finishes each new one at once.
+func (r *recorder) release() {
+	r.mu.Lock()
+	held := r.held
+	r.hold, r.held = false, nil
+	r.mu.Unlock()
+	for _, m := range held {
+		m.Done()
+	}
+}
+
 func (r *recorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -461,16 +473,10 @@ func TestReadAheadIsBoundedPerPartition(t *testing.T) {
 	})
 	// Each partition had 50 messages fetched at once: had the window not
 	// held, the handler would have seen them all, not stopped at 7.
-	r.mu.Lock()
-	held := slices.Clone(r.held)
-	r.hold, r.held = false, nil
-	r.mu.Unlock()
 	if n := r.count(); n != 14 {
 		t.Fatalf("%d messages read with a window of 7 on 2 partitions", n)
 	}
-	for _, m := range held {
-		m.Done()
-	}
+	r.release()
 	await(t, r, 20*time.Second, "every message", func() bool { return r.count() == 100 })
 	awaitCommitted(t, k, r, "g", "events", map[int32]int64{0: 50, 1: 50})
 }
@@ -625,12 +631,7 @@ func TestLagFromFetchResponses(t *testing.T) {
 		}
 		return true
 	})
-	r.mu.Lock()
-	for _, m := range r.held {
-		m.Done()
-	}
-	r.hold, r.held = false, nil
-	r.mu.Unlock()
+	r.release()
 	await(t, r, 20*time.Second, "no lag once everything finished", func() bool {
 		for p := range 2 {
 			if f, ok := opts.Metrics.Partitions.Get("events", p); !ok || f.Lag != 0 || f.Committed != 15 {

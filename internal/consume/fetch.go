@@ -2,7 +2,6 @@ package consume
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -63,14 +62,21 @@ const (
 	retryMax = 2 * time.Second
 )
 
+// partitionKey names a partition in the session's look-ups; a response
+// names each of its partitions this way, so no string is built per
+// partition per response.
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
 // part is one claimed partition being read.
 type part struct {
 	cl *Claim
-	// next is the offset to fetch; hwm the partition's high watermark in
-	// the last response, -1 before one. Both belong to the goroutine that
-	// holds the part: the supervisor or one broker loop.
+	// next is the offset to fetch. It belongs to the goroutine that holds
+	// the part: the supervisor or one broker loop. The high watermark the
+	// last response gave is cl.hwm.
 	next int64
-	hwm  int64
 	// retryAt holds the part out of requests after a partition error.
 	retryAt time.Time
 	// attempts counts leader look-ups that failed in a row, for backoff.
@@ -90,7 +96,7 @@ type part struct {
 type session struct {
 	c       *Consumer
 	parts   []*part
-	byName  map[string]*part
+	byKey   map[partitionKey]*part
 	orphans chan *part // parts whose leader must be looked up again
 	queued  atomic.Int64
 	budget  int64
@@ -139,7 +145,7 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 	}
 	s := &session{
 		c:        c,
-		byName:   map[string]*part{},
+		byKey:    map[partitionKey]*part{},
 		orphans:  make(chan *part, len(claims)),
 		budget:   max(int64(c.opts.FetchMaxBytes), partitionMaxBytes),
 		client:   &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Transport: c.transport},
@@ -147,12 +153,12 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 		consumed: map[string]*telemetry.Tally{},
 	}
 	for i, cl := range claims {
-		p := &part{cl: cl, next: offsets[i], hwm: -1, free: make(chan *fetched, depth), in: make(chan *fetched, depth)}
+		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth)}
 		for range depth {
 			p.free <- &fetched{}
 		}
 		s.parts = append(s.parts, p)
-		s.byName[cl.String()] = p
+		s.byKey[partitionKey{cl.Topic, cl.Partition}] = p
 		if s.consumed[cl.Topic] == nil {
 			s.consumed[cl.Topic] = c.opts.Metrics.Consumed.Get(telemetry.AttrTopic.String(cl.Topic))
 		}
@@ -236,11 +242,11 @@ func (s *session) place(ctx context.Context, parts []*part, loops map[int]*broke
 		}
 		return parts
 	}
-	leaders := map[string]kafka.Broker{}
+	leaders := map[partitionKey]kafka.Broker{}
 	for _, t := range meta.Topics {
 		for _, p := range t.Partitions {
 			if p.Error == nil && p.Leader.Host != "" {
-				leaders[fmt.Sprintf("%s/%d", t.Name, p.ID)] = p.Leader
+				leaders[partitionKey{t.Name, p.ID}] = p.Leader
 			}
 		}
 	}
@@ -249,7 +255,7 @@ func (s *session) place(ctx context.Context, parts []*part, loops map[int]*broke
 	}
 	var left []*part
 	for _, p := range parts {
-		b, ok := leaders[p.cl.String()]
+		b, ok := leaders[partitionKey{p.cl.Topic, p.cl.Partition}]
 		if !ok || p.next < 0 {
 			p.attempts++
 			left = append(left, p)
@@ -294,16 +300,16 @@ func (s *session) resolveOffsets(ctx context.Context, parts []*part) error {
 	if err != nil {
 		return err
 	}
-	found := map[string]kafka.PartitionOffsets{}
+	found := map[partitionKey]kafka.PartitionOffsets{}
 	for topic, ps := range resp.Topics {
 		for _, po := range ps {
 			if po.Error == nil {
-				found[fmt.Sprintf("%s/%d", topic, po.Partition)] = po
+				found[partitionKey{topic, po.Partition}] = po
 			}
 		}
 	}
 	for _, p := range asked {
-		po, ok := found[p.cl.String()]
+		po, ok := found[partitionKey{p.cl.Topic, p.cl.Partition}]
 		if !ok {
 			continue
 		}
@@ -373,7 +379,7 @@ func (l *brokerLoop) run(ctx context.Context) {
 		for i := range l.parts {
 			p := l.parts[(l.first+i)%len(l.parts)]
 			if len(p.free) == 0 || now.Before(p.retryAt) || budget <= 0 {
-				if p.hwm > p.next {
+				if p.cl.hwm.Load() > p.next {
 					wait = min(wait, backlogWait)
 				}
 				continue
@@ -524,7 +530,7 @@ func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
 	for _, t := range resp.Topics {
 		for i := range t.Partitions {
 			rp := &t.Partitions[i]
-			p := l.s.byName[fmt.Sprintf("%s/%d", t.Topic, rp.Partition)]
+			p := l.s.byKey[partitionKey{t.Topic, int(rp.Partition)}]
 			if p == nil || p.loop.Load() != l {
 				closeRecordSet(rp.RecordSet)
 				continue
@@ -534,7 +540,6 @@ func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
 				l.partitionError(ctx, p, kafka.Error(rp.ErrorCode))
 				continue
 			}
-			p.hwm = rp.HighWatermark
 			p.cl.hwm.Store(rp.HighWatermark)
 			p.cl.hwmAt.Store(time.Now().UnixNano())
 			batches += len(recordBatches(rp.RecordSet))

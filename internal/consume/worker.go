@@ -36,7 +36,7 @@ func (s *session) work(ctx context.Context, p *part) {
 }
 
 func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *telemetry.Tally) error {
-	cl, max := p.cl, s.c.opts.MaxPending
+	cl, window := p.cl, s.c.opts.MaxPending
 	last := int64(-1)
 	for i := range f.msgs {
 		m := &f.msgs[i]
@@ -48,13 +48,13 @@ func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *tel
 		if err := s.c.h.Handle(ctx, cl, m); err != nil {
 			return err
 		}
-		if max > 0 && cl.Tracker.Pending() >= max {
+		if window > 0 && cl.Tracker.Pending() >= window {
 			// The read-ahead window is full. Its oldest message may only be
 			// waiting out the linger of a stream that gets few records;
 			// holding the partition for it capped a backlog's speed at
 			// MaxPending per linger. Send lingering batches now.
 			s.c.h.Flush()
-			if err := cl.Tracker.WaitPendingBelow(ctx, max); err != nil {
+			if err := cl.Tracker.WaitPendingBelow(ctx, window); err != nil {
 				return err
 			}
 		}
