@@ -37,8 +37,8 @@ e2e: ## end-to-end tests against a real Apache Kafka broker and moto (starts and
 	bash scripts/e2e-sec.sh
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	bash scripts/fuzz.sh $${FUZZTIME:-20s}
+fuzz: ## run each fuzz target for FUZZTIME inputs (default 500000x; a duration such as 20s also works)
+	bash scripts/fuzz.sh $${FUZZTIME:-500000x}
 
 .PHONY: bench
 bench: ## end-to-end benchmark vs bare consumers (kafka.Reader, batch API) and a stock-SDK pipeline, consume-only and partition scaling, plus micro-benchmarks; writes scripts/bench-report-<date>.md
