@@ -13,6 +13,19 @@ import (
 // Firehose, or handed to the dead-letter topic. checkpoint.Message fits.
 type Part interface{ Done() }
 
+// withdrawable is a Part that can be given up before it is sent (see
+// Record.Withdrawn). checkpoint.Message is one; a Part that is not never is.
+type withdrawable interface{ Withdrawn() bool }
+
+// Withdrawn reports whether r's message was given up by this worker (its
+// partition was released with it unfinished), so its next owner sends it:
+// a record not yet in a call should then be finished with Done and not
+// sent, which would only make a second copy.
+func (r Record) Withdrawn() bool {
+	w, ok := r.Part.(withdrawable)
+	return ok && w.Withdrawn()
+}
+
 // Record is one Firehose record and the message part it belongs to.
 type Record struct {
 	// Data is the record without its final newline: Firehose receives Data
@@ -66,6 +79,17 @@ type Limits struct {
 // rejected packed record is dead-lettered as the records it holds.
 type Packed struct {
 	Records []Record
+}
+
+// Withdrawn reports whether every record packed in p is withdrawn: only
+// then may the packed record go unsent.
+func (p *Packed) Withdrawn() bool {
+	for _, r := range p.Records {
+		if !r.Withdrawn() {
+			return false
+		}
+	}
+	return len(p.Records) > 0
 }
 
 // Done finishes every record in the packed record.

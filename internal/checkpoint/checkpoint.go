@@ -32,7 +32,10 @@ type Tracker struct {
 	// LastFinish stamps the time it first sees the count move; headSeen*
 	// stamp an untimed head message when Oldest first sees it. Both are
 	// as exact as the interval between reads (a metric collection).
-	finished       uint64
+	finished uint64
+	// withdrawn is set once by Withdraw; finishes after it change nothing
+	// here. It is read without the lock on the delivery path.
+	withdrawn      atomic.Bool
 	seenFinished   uint64
 	seenFinishAt   int64 // Unix ns; the tracker's creation until a finish is seen
 	headSeenOffset int64
@@ -113,6 +116,9 @@ func (m *Message) Done() {
 func (t *Tracker) finish(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.withdrawn.Load() {
+		return // frozen: see Withdraw
+	}
 	live := t.entries[t.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].offset >= offset })
 	if i == len(live) || live[i].offset != offset {
@@ -132,6 +138,30 @@ func (t *Tracker) finish(offset int64) {
 		t.head = 0
 	}
 }
+
+// Withdraw freezes the tracker: what it reports from now on (Committable,
+// Finished, Pending) stays as it is, whatever finishes later. It is for a
+// partition this worker gives up with messages still unfinished: its final
+// commit is taken from the frozen state, the partition's next owner reads
+// those messages again, and the delivery path may drop any of them it has
+// not sent yet (see Message.Withdrawn) instead of sending a second copy.
+// Done must still be called for every part, withdrawn or not: onFinish
+// runs as before, so memory reserved for a message is released.
+//
+// Withdrawing happens under the tracker's lock, so a Done racing with it
+// either finished its message first or changes nothing: a message dropped
+// because it was withdrawn is never reported finished.
+func (t *Tracker) Withdraw() {
+	t.mu.Lock()
+	t.withdrawn.Store(true)
+	t.mu.Unlock()
+}
+
+// Withdrawn reports whether m's tracker was withdrawn: m will be read again
+// by the partition's next owner, so sending it now would only make a copy.
+// A message already in a call cannot be taken back; one not yet sent may be
+// dropped by calling Done without sending it.
+func (m *Message) Withdrawn() bool { return m.t.withdrawn.Load() }
 
 // Committable returns the offset to commit (the next offset a consumer should
 // read) and whether there is anything to commit at all.

@@ -282,3 +282,41 @@ func TestFinishedBeyondCommittable(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawFreezes: after Withdraw, finishing messages changes neither the
+// offset to commit nor the finished ranges (the partition's next owner will
+// read them again, so a dropped message must never count as finished), but
+// onFinish still runs for each so its memory is released.
+func TestWithdrawFreezes(t *testing.T) {
+	t.Parallel()
+	var released []int64
+	tr := NewTracker(func(m *Message) { released = append(released, m.Offset()) })
+	m := map[int64]*Message{}
+	for off := int64(0); off < 6; off++ {
+		m[off] = tr.Track(off, 1, 10)
+	}
+	m[0].Done()
+	m[2].Done()
+	if m[3].Withdrawn() {
+		t.Fatal("withdrawn before Withdraw")
+	}
+	tr.Withdraw()
+	for _, off := range []int64{1, 3, 4, 5} {
+		if !m[off].Withdrawn() {
+			t.Fatalf("message %d not withdrawn after Withdraw", off)
+		}
+		m[off].Done()
+	}
+	if got := committable(t, tr); got != 1 {
+		t.Errorf("commit = %d after finishes that followed Withdraw, want 1 as frozen", got)
+	}
+	if got := tr.Finished(nil, 10); len(got) != 1 || got[0] != (Range{First: 2, Last: 2}) {
+		t.Errorf("finished beyond the commit = %v, want [{2 2}] as frozen", got)
+	}
+	if got := tr.Pending(); got != 5 {
+		t.Errorf("pending = %d, want 5 (offsets 1..5) as frozen", got)
+	}
+	if len(released) != 6 {
+		t.Errorf("onFinish ran for %v, want all six messages", released)
+	}
+}

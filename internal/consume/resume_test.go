@@ -28,6 +28,7 @@ type holdHandler struct {
 	hold func(offset int64) bool
 	mu   sync.Mutex
 	seen []int64
+	held []*checkpoint.Message
 }
 
 func (h *holdHandler) Handle(_ context.Context, c *Claim, m *kafka.Message) error {
@@ -37,7 +38,11 @@ func (h *holdHandler) Handle(_ context.Context, c *Claim, m *kafka.Message) erro
 	h.mu.Unlock()
 	if h.hold == nil || !h.hold(m.Offset) {
 		msg.Done()
+		return nil
 	}
+	h.mu.Lock()
+	h.held = append(h.held, msg)
+	h.mu.Unlock()
 	return nil
 }
 
@@ -141,6 +146,15 @@ func TestNextOwnerSkipsWhatWasFinished(t *testing.T) {
 	if off, _, epoch := committed(t, k, "g-skip"); off != 10 || epoch != -1 {
 		t.Fatalf("after the first owner: committed %d with leader epoch %d, want 10 and -1 (unknown)", off, epoch)
 	}
+	// The drain timed out: the held message is withdrawn, so delivery
+	// would drop it unsent rather than race its next owner.
+	first.mu.Lock()
+	held := slices.Clone(first.held)
+	first.mu.Unlock()
+	if len(held) != 1 || !held[0].Withdrawn() {
+		t.Fatalf("held messages %v after the drain timed out: want offset 10, withdrawn", held)
+	}
+	held[0].Done()
 
 	opts := testOptions(k, "g-skip")
 	next := &holdHandler{}

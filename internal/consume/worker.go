@@ -84,8 +84,14 @@ func (c *Consumer) drain(cl *Claim) {
 	defer cancel()
 	start := time.Now()
 	if err := cl.Tracker.WaitDrained(ctx); err != nil {
+		// Freeze the partition's state before its final commit, so the
+		// commit and its metadata say exactly what the next owner must
+		// read again; delivery then drops those records where they are not
+		// yet in a call, instead of sending copies of them.
+		cl.Tracker.Withdraw()
 		c.log.Warn("partition released with unacknowledged records; they will be read again by its next owner",
-			"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout.String())
+			"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout.String(),
+			"note", "those not yet in a call are withdrawn: this worker does not send them")
 		return
 	}
 	c.log.Debug("partition drained", "partition", cl.String(), "took", time.Since(start).String())

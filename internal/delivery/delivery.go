@@ -136,6 +136,9 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 	retries := s.opts.Retry.Start()
 	quick := 0 // resends of this batch that skipped the backoff
 	for attempt := 0; ; attempt++ {
+		if pending = s.withdraw(ctx, pending); len(pending) == 0 {
+			return nil
+		}
 		in.Records = wire[:len(pending)]
 		// Data lacks the record's newline; the RequestBody encodes it.
 		for i, r := range pending {
@@ -184,6 +187,27 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 		}
 		pending = again
 	}
+}
+
+// withdraw finishes, unsent, the records of pending whose partition this
+// worker gave up (see batch.Record.Withdrawn) and returns the rest, in
+// place. The partition's next owner sends those records: sending them too,
+// as a batch held back by throttling or an outage would, made a second copy
+// of each.
+func (s *Stream) withdraw(ctx context.Context, pending []batch.Record) []batch.Record {
+	keep := pending[:0]
+	for _, r := range pending {
+		if !r.Withdrawn() {
+			keep = append(keep, r)
+			continue
+		}
+		r.Part.Done()
+	}
+	if n := len(pending) - len(keep); n > 0 {
+		clear(pending[len(keep):])
+		s.opts.Metrics.RecordsWithdrawn.Add(ctx, int64(n), s.attrs)
+	}
+	return keep
 }
 
 // trouble logs a call that failed whole, as part of its episode.

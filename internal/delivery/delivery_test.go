@@ -18,6 +18,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/firehose-worker/firehose-worker/internal/batch"
+	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
 	"github.com/firehose-worker/firehose-worker/internal/congestion"
 	"github.com/firehose-worker/firehose-worker/internal/retry"
 )
@@ -478,6 +479,48 @@ func TestBodiesBoundWhatIsInFlight(t *testing.T) {
 	for i, p := range parts {
 		if p.done.Load() != 3 {
 			t.Fatalf("record %d finished %d times, want 3", i, p.done.Load())
+		}
+	}
+}
+
+// TestWithdrawnRecordsAreNotSent: records of two partitions share a batch.
+// Partition a is released unfinished before the first call, partition b
+// after a call throttled all of it: neither's records are sent once
+// withdrawn (the next owner sends them), each is finished so its memory is
+// released, and neither tracker reports them finished.
+func TestWithdrawnRecordsAreNotSent(t *testing.T) {
+	t.Parallel()
+	var released atomic.Int32
+	onFinish := func(*checkpoint.Message) { released.Add(1) }
+	a, b := checkpoint.NewTracker(onFinish), checkpoint.NewTracker(onFinish)
+	var recs []batch.Record
+	for off := range int64(3) {
+		recs = append(recs,
+			batch.Record{Data: fmt.Appendf(nil, "a%d", off), Part: a.Track(off, 1, 0)},
+			batch.Record{Data: fmt.Appendf(nil, "b%d", off), Part: b.Track(off, 1, 0)})
+	}
+	a.Withdraw()
+	c := &fakeClient{t: t}
+	c.put = func(attempt int, data []string) (*firehose.PutRecordBatchOutput, error) {
+		if attempt > 0 {
+			t.Errorf("call %d sent %q: every record left was withdrawn", attempt, data)
+			return ok(len(data)), nil
+		}
+		b.Withdraw() // released while the call was out
+		return nil, &smithy.GenericAPIError{Code: "ServiceUnavailableException", Message: "Slow down."}
+	}
+	if err := newTestStream(c, nil).Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.calls) != 1 || !slices.Equal(c.calls[0], []string{"b0", "b1", "b2"}) {
+		t.Fatalf("calls = %q, want one call of b0..b2 (a was withdrawn before it)", c.calls)
+	}
+	if got := released.Load(); got != 6 {
+		t.Errorf("%d messages released, want all 6", got)
+	}
+	for name, tr := range map[string]*checkpoint.Tracker{"a": a, "b": b} {
+		if off, _ := tr.Committable(); off != 0 {
+			t.Errorf("partition %s commits %d, want 0: nothing of it was acknowledged", name, off)
 		}
 	}
 }

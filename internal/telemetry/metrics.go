@@ -43,24 +43,27 @@ const (
 // Metrics holds every instrument the worker records. A zero Metrics is not
 // usable; build one with NewMetrics.
 type Metrics struct {
-	Consumed        *Tallies // by topic
-	Resumed         *Tallies // by topic: finished by a previous owner, skipped
-	Messages        *Tallies // by outcome and, for the undeliverable, reason
-	RecordsSent     metric.Int64Counter
-	RecordsFailed   metric.Int64Counter
-	PutCalls        metric.Int64Counter
-	PutDuration     metric.Float64Histogram
-	Retries         metric.Int64Counter
-	BackoffTime     metric.Float64Counter
-	BatchRecords    metric.Int64Histogram
-	BatchBytes      metric.Int64Histogram
-	EndToEnd        metric.Float64Histogram
-	InFlightBytes   *Tallies // one count, no attributes
-	InFlightBatches metric.Int64UpDownCounter
-	Commits         metric.Int64Counter
-	Rebalances      metric.Int64Counter
-	CredRefreshes   metric.Int64Counter
-	DeadLetters     metric.Int64Counter
+	Consumed      *Tallies // by topic
+	Resumed       *Tallies // by topic: finished by a previous owner, skipped
+	Messages      *Tallies // by outcome and, for the undeliverable, reason
+	RecordsSent   metric.Int64Counter
+	RecordsFailed metric.Int64Counter
+	PutCalls      metric.Int64Counter
+	PutDuration   metric.Float64Histogram
+	Retries       metric.Int64Counter
+	// RecordsWithdrawn counts records not sent because their partition was
+	// released unfinished (its next owner sends them), by stream.
+	RecordsWithdrawn metric.Int64Counter
+	BackoffTime      metric.Float64Counter
+	BatchRecords     metric.Int64Histogram
+	BatchBytes       metric.Int64Histogram
+	EndToEnd         metric.Float64Histogram
+	InFlightBytes    *Tallies // one count, no attributes
+	InFlightBatches  metric.Int64UpDownCounter
+	Commits          metric.Int64Counter
+	Rebalances       metric.Int64Counter
+	CredRefreshes    metric.Int64Counter
+	DeadLetters      metric.Int64Counter
 	// BilledUnits counts acknowledged records in Firehose's 5 KB billing
 	// steps, by stream (see batch.BilledUnits).
 	BilledUnits metric.Int64Counter
@@ -80,21 +83,22 @@ func NewMetrics(m metric.Meter) (*Metrics, error) {
 	}
 	latency := metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 	x := &Metrics{
-		Consumed:      &Tallies{},
-		Resumed:       &Tallies{},
-		Messages:      &Tallies{},
-		InFlightBytes: &Tallies{},
-		RecordsSent:   c("firehose_worker.records.delivered", "{record}", "Records Firehose acknowledged, by stream."),
-		RecordsFailed: c("firehose_worker.records.failed", "{record}", "Records Firehose failed in a call, by stream and error code; most are sent again."),
-		PutCalls:      c("firehose_worker.put.calls", "{call}", "PutRecordBatch calls by stream and outcome: ok, partial, throttled, error, unknown."),
-		Retries:       c("firehose_worker.put.retries", "{retry}", "Attempts after the first for a batch, by stream and reason."),
-		Commits:       c("firehose_worker.commits", "{commit}", "Offset commits, by outcome."),
-		Rebalances:    c("firehose_worker.rebalances", "{rebalance}", "Consumer group generations joined."),
-		CredRefreshes: c("firehose_worker.credentials.refreshes", "{refresh}", "Assumed-role credentials fetched from STS, by outcome."),
-		DeadLetters:   c("firehose_worker.dead_letters", "{message}", "Messages written to the dead-letter topic, by reason."),
-		BilledUnits:   c("firehose_worker.billed.units", "{unit}", "Acknowledged records in Firehose's billing steps: each record (an aggregated one counts once) is ceil(bytes / 5,120) units, by stream."),
-		Partitions:    &Partitions{},
-		Streams:       &Streams{},
+		Consumed:         &Tallies{},
+		Resumed:          &Tallies{},
+		Messages:         &Tallies{},
+		InFlightBytes:    &Tallies{},
+		RecordsSent:      c("firehose_worker.records.delivered", "{record}", "Records Firehose acknowledged, by stream."),
+		RecordsFailed:    c("firehose_worker.records.failed", "{record}", "Records Firehose failed in a call, by stream and error code; most are sent again."),
+		PutCalls:         c("firehose_worker.put.calls", "{call}", "PutRecordBatch calls by stream and outcome: ok, partial, throttled, error, unknown."),
+		Retries:          c("firehose_worker.put.retries", "{retry}", "Attempts after the first for a batch, by stream and reason."),
+		RecordsWithdrawn: c("firehose_worker.records.withdrawn", "{record}", "Records not sent because their partition was released before they were delivered (a drain that timed out): the partition's next owner sends them, by stream."),
+		Commits:          c("firehose_worker.commits", "{commit}", "Offset commits, by outcome."),
+		Rebalances:       c("firehose_worker.rebalances", "{rebalance}", "Consumer group generations joined."),
+		CredRefreshes:    c("firehose_worker.credentials.refreshes", "{refresh}", "Assumed-role credentials fetched from STS, by outcome."),
+		DeadLetters:      c("firehose_worker.dead_letters", "{message}", "Messages written to the dead-letter topic, by reason."),
+		BilledUnits:      c("firehose_worker.billed.units", "{unit}", "Acknowledged records in Firehose's billing steps: each record (an aggregated one counts once) is ceil(bytes / 5,120) units, by stream."),
+		Partitions:       &Partitions{},
+		Streams:          &Streams{},
 	}
 	errs = append(errs, x.Partitions.register(m), x.Streams.register(m),
 		x.Consumed.counter(m, "messaging.client.consumed.messages", "{message}", "Kafka messages fetched, by topic."),
