@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,6 +91,7 @@ type Stream struct {
 	attrs    metric.MeasurementOption
 	episode  episode // throttling
 	failures episode // calls failing for other reasons
+	hold     hold    // spaces the calls while they fail whole
 }
 
 // NewStream returns a Stream for opts.
@@ -110,6 +112,7 @@ func NewStream(opts Options) *Stream {
 		attrs:    metric.WithAttributes(telemetry.AttrStream.String(opts.Name)),
 		episode:  episode{log: opts.Logger, level: slog.LevelWarn, what: "Firehose is throttling this stream"},
 		failures: episode{log: opts.Logger, level: slog.LevelError, what: "PutRecordBatch is failing"},
+		hold:     hold{newBackOff: opts.Retry.New},
 	}
 }
 
@@ -190,23 +193,25 @@ func (s *Stream) Deliver(ctx context.Context, b *batch.Batch) error {
 }
 
 // withdraw finishes, unsent, the records of pending whose partition this
-// worker gave up (see batch.Record.Withdrawn) and returns the rest, in
-// place. The partition's next owner sends those records: sending them too,
-// as a batch held back by throttling or an outage would, made a second copy
-// of each.
+// worker gave up (see batch.Record.Withdrawn) and returns the rest. The
+// partition's next owner sends those records: sending them too, as a batch
+// held back by throttling or an outage would, made a second copy of each.
+// pending itself is not written: the common case, nothing withdrawn, costs
+// one check per record.
 func (s *Stream) withdraw(ctx context.Context, pending []batch.Record) []batch.Record {
-	keep := pending[:0]
-	for _, r := range pending {
-		if !r.Withdrawn() {
-			keep = append(keep, r)
+	first := slices.IndexFunc(pending, batch.Record.Withdrawn)
+	if first < 0 {
+		return pending
+	}
+	keep := slices.Clone(pending[:first])
+	for _, r := range pending[first:] {
+		if r.Withdrawn() {
+			r.Part.Done()
 			continue
 		}
-		r.Part.Done()
+		keep = append(keep, r)
 	}
-	if n := len(pending) - len(keep); n > 0 {
-		clear(pending[len(keep):])
-		s.opts.Metrics.RecordsWithdrawn.Add(ctx, int64(n), s.attrs)
-	}
+	s.opts.Metrics.RecordsWithdrawn.Add(ctx, int64(len(pending)-len(keep)), s.attrs)
 	return keep
 }
 
@@ -268,8 +273,18 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 			return call{class: Transient, code: "Canceled", err: err}
 		}
 	}
+	// Then the stream's hold: after a call failed whole, one probe goes
+	// per backoff interval and the others wait for its answer.
+	probe, err := s.hold.pass(ctx)
+	if err != nil {
+		if cg != nil {
+			cg.Release(congestion.Outcome{Signal: congestion.Neutral})
+		}
+		return call{class: Transient, code: "Canceled", err: err}
+	}
 	held, err := s.opts.Bodies.acquire(ctx, bodySize(in))
 	if err != nil {
+		s.hold.abandon(probe)
 		if cg != nil {
 			cg.Release(congestion.Outcome{Signal: congestion.Neutral})
 		}
@@ -303,9 +318,17 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 	m.PutDuration.Record(ctx, time.Since(start).Seconds(), s.attrs)
 	if err != nil {
 		if ctx.Err() != nil {
+			s.hold.abandon(probe)
 			return call{class: Transient, code: "Canceled", err: err}
 		}
 		class, code := Classify(err)
+		if class = s.treat(class); class == Permanent {
+			// The batch is refused for good: a verdict on it, not on the
+			// stream's health, and it goes to the dead-letter topic.
+			s.hold.answered(probe)
+		} else {
+			s.hold.failed(probe)
+		}
 		outcome := telemetry.OutcomeError
 		switch class {
 		case Throttled:
@@ -314,8 +337,9 @@ func (s *Stream) put(ctx context.Context, in *firehose.PutRecordBatchInput, recs
 			outcome = telemetry.OutcomeUnknown
 		}
 		s.callOutcome(ctx, outcome)
-		return call{class: s.treat(class), code: code, err: err}
+		return call{class: class, code: code, err: err}
 	}
+	s.hold.answered(probe)
 	return call{out: out}
 }
 

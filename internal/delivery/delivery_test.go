@@ -421,12 +421,20 @@ func TestPacedStreamResendsThrottledRecordsWithoutBackoff(t *testing.T) {
 			t.Parallel()
 			c := &fakeClient{t: t, put: tc.put}
 			l := &countingCongestion{paced: tc.paced}
-			bo := &countingBackOff{}
-			s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: func() backoff.BackOff { return bo }}, RequestTimeout: time.Second, Congestion: l})
+			// The first backoff made is the batch's; a later one is the
+			// stream's hold (see hold), not counted here.
+			var made []*countingBackOff
+			newBackOff := func() backoff.BackOff {
+				b := &countingBackOff{}
+				made = append(made, b)
+				return b
+			}
+			s := NewStream(Options{Name: "s", Client: c, Retry: retry.Policy{New: newBackOff}, RequestTimeout: time.Second, Congestion: l})
 			recs, parts := records(tc.records)
 			if err := s.Deliver(context.Background(), &batch.Batch{Records: recs}); err != nil {
 				t.Fatal(err)
 			}
+			bo := made[0]
 			if len(c.calls) != tc.calls || int(bo.n.Load()) != tc.backoff {
 				t.Errorf("%d calls and %d backoffs, want %d and %d", len(c.calls), bo.n.Load(), tc.calls, tc.backoff)
 			}
