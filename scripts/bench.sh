@@ -51,7 +51,7 @@ cd "$ROOT"
 WORK=${BENCH_WORK_DIR:-.cache/bench}
 BENCHTIME=${BENCH_BENCHTIME:-1s}
 REPORT=scripts/bench-report-$(date +%F)
-MICRO_PKGS=(./internal/segment ./internal/route ./internal/batch ./internal/delivery
+MICRO_PKGS=(./internal/kafkawire ./internal/segment ./internal/route ./internal/batch ./internal/delivery
   ./internal/firehosesim ./internal/eventgen ./internal/benchrun)
 mkdir -p "$WORK"
 
