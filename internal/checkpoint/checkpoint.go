@@ -241,6 +241,14 @@ func (t *Tracker) Finished(dst []Range, n int) []Range {
 	return dst
 }
 
+// Next returns the offset after the newest tracked message: where reading
+// resumes to go on from this tracker. ok is false before any message.
+func (t *Tracker) Next() (offset int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next, t.next >= 0
+}
+
 // Pending returns the number of unfinished messages.
 func (t *Tracker) Pending() int {
 	t.mu.Lock()

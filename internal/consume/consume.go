@@ -87,7 +87,7 @@ type Options struct {
 type Consumer struct {
 	opts Options
 	h    Handler
-	// transport carries fetch requests (see fetch.go).
+	// transport carries leader and offset look-ups (see fetch.go).
 	transport *kafka.Transport
 	log       *slog.Logger
 	stopping  atomic.Bool
@@ -105,6 +105,11 @@ type Consumer struct {
 	// lock keeps that an assumption of nothing.
 	deliveredMu sync.Mutex
 	delivered   map[string]int64
+
+	// parked holds claims of ended generations whose records were still in
+	// flight, by partition, for the next generation (see park.go).
+	parkedMu sync.Mutex
+	parked   map[string]*parkedClaim
 
 	// metaBudget is MetadataMaxBytes until a broker refuses metadata that
 	// size, then 0 (plain commits).
@@ -131,7 +136,7 @@ func New(opts Options, h Handler) *Consumer {
 	if opts.Transport == nil {
 		opts.Transport = kafka.DefaultTransport
 	}
-	c := &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}}
+	c := &Consumer{opts: opts, h: h, log: opts.Logger, owned: map[string]bool{}, delivered: map[string]int64{}, parked: map[string]*parkedClaim{}}
 	c.transport = c.fetchTransport()
 	c.metaBudget.Store(int64(opts.MetadataMaxBytes))
 	return c
@@ -178,6 +183,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed):
 			<-closed
+			c.releaseParked("the consumer stopped")
 			c.opts.Health.SetMembership(false, nil)
 			c.log.Info("left the consumer group", "group", c.opts.GroupID)
 			return nil

@@ -77,13 +77,20 @@ func (c *Consumer) startGeneration(gen *kafka.Generation) {
 	offsets := make([]int64, 0, len(claims))
 	for _, cl := range claims {
 		offset := startOffset(gen, cl)
-		if d, ok := c.takeDelivered(cl.String()); ok && d > offset {
+		d, delivered := c.takeDelivered(cl.String())
+		if next, ok := c.unpark(cl, max(offset, -1)); ok {
+			offsets = append(offsets, next)
+			continue
+		}
+		if delivered && d > offset {
 			c.log.Info("resuming past the group's committed offset: this worker delivered up to here, but its commit did not reach the group",
 				"partition", cl.String(), "committed", offset, "resume", d)
 			offset, cl.resumed = d, d
 		}
 		offsets = append(offsets, offset)
 	}
+	// Parked claims of partitions this generation did not give back.
+	c.releaseParked("the partition went to another member")
 	c.startFetching(gen, claims, offsets, &fetchers)
 	gen.Start(func(ctx context.Context) { c.commitLoop(ctx, gen, claims, &fetchers) })
 }

@@ -356,3 +356,61 @@ func TestMetadataTooLargeFallsBackToPlainCommits(t *testing.T) {
 		t.Error("no commit with metadata was tried")
 	}
 }
+
+// TestRebalanceKeepsAPartitionThatStays: the owner holds offset 10 (a stream
+// that does not answer) when a second member joins. The partition stays
+// with the owner (sticky), whose drain times out: it goes on from where it
+// was with its records still in flight, instead of reading offset 10 again,
+// and commits past it once it finishes.
+func TestRebalanceKeepsAPartitionThatStays(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 1, "events")
+	produceN(t, k, 100)
+	first := &holdHandler{hold: func(off int64) bool { return off == 10 }}
+	var mu sync.Mutex
+	var generations [][]string
+	opts := testOptions(k, "g-park")
+	opts.Status = func(claims []string) {
+		mu.Lock()
+		generations = append(generations, claims)
+		mu.Unlock()
+	}
+	runConsumer(t, opts, first)
+	await(t, "a commit at 10 that carries 11..99", func() bool {
+		off, meta, _ := committed(t, k, "g-park")
+		got, err := commitmeta.Decode(meta, off)
+		return off == 10 && err == nil && reflect.DeepEqual(got, []commitmeta.Range{{First: 11, Last: 99}})
+	})
+
+	second := &holdHandler{}
+	runConsumer(t, testOptions(k, "g-park"), second)
+	await(t, "the owner's second generation", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(generations) >= 2
+	})
+	mu.Lock()
+	if g := generations[1]; !reflect.DeepEqual(g, []string{"events/0"}) {
+		t.Fatalf("the owner's second generation claims %v, want [events/0] (sticky)", g)
+	}
+	mu.Unlock()
+	first.mu.Lock()
+	held := slices.Clone(first.held)
+	first.mu.Unlock()
+	if len(held) != 1 || held[0].Withdrawn() {
+		t.Fatalf("held %v: want offset 10, still in flight (not withdrawn)", held)
+	}
+	produceN(t, k, 5) // offsets 100..104: reading goes on
+	await(t, "offsets 100..104 to be handled", func() bool { return len(first.handled()) == 105 })
+	held[0].Done()
+	await(t, "the owner to commit 105", func() bool { off, _, _ := committed(t, k, "g-park"); return off == 105 })
+	got := first.handled()
+	for i, off := range got {
+		if off != int64(i) {
+			t.Fatalf("the owner was given %v: want 0..104, each once", got)
+		}
+	}
+	if n := len(second.handled()); n != 0 {
+		t.Errorf("the second member was given %d messages, want none", n)
+	}
+}

@@ -84,6 +84,11 @@ func (c *Consumer) drain(cl *Claim) {
 	defer cancel()
 	start := time.Now()
 	if err := cl.Tracker.WaitDrained(ctx); err != nil {
+		if !c.stopping.Load() && c.park(cl) {
+			c.log.Info("partition's records still in flight at the rebalance; kept, for the next generation may give it back",
+				"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout.String())
+			return
+		}
 		// Freeze the partition's state before its final commit, so the
 		// commit and its metadata say exactly what the next owner must
 		// read again; delivery then drops those records where they are not
