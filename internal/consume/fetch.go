@@ -100,7 +100,9 @@ type session struct {
 	// session's partitions rather than kept per partition, the slices
 	// retained are bounded by what is in flight (the read-ahead budget),
 	// not by the partition count times each one's deepest response.
-	msgs     sync.Pool
+	msgs sync.Pool
+	// bodies recycles fetch response buffers among the broker loops.
+	bodies   sync.Pool
 	consumed map[string]*telemetry.Tally
 }
 
@@ -353,6 +355,7 @@ type brokerLoop struct {
 	conn *kafkawire.Conn
 	resp kafkawire.FetchResponse
 	rd   kafkawire.Reader
+	body []byte // the response being handled, from session.bodies
 }
 
 func (s *session) newLoop(b kafka.Broker) *brokerLoop {
@@ -423,7 +426,8 @@ func (l *brokerLoop) run(ctx context.Context) {
 		}
 		l.failures = 0
 		l.handle(ctx, &l.resp)
-		l.conn.Shrink(int(req.MaxBytes))
+		l.s.putBuffer(l.body)
+		l.body = nil
 	}
 	l.closeConn()
 }
@@ -438,14 +442,33 @@ func (l *brokerLoop) fetch(ctx context.Context, req *fetch.Request) error {
 		}
 		l.conn = conn
 	}
-	body, err := l.conn.Fetch(ctx, req)
+	body, err := l.conn.Fetch(ctx, req, l.s.getBuffer())
 	if err != nil {
 		return err
 	}
+	l.body = body
 	if err := l.resp.DecodeFetch(body); err != nil {
+		l.s.putBuffer(l.body)
+		l.body = nil
 		return fmt.Errorf("decoding a fetch response of %s: %w", l.addr, err)
 	}
 	return nil
+}
+
+// getBuffer returns a buffer to read a response into. Buffers are shared
+// by the session's broker loops, which hold one only while they decode a
+// response: a worker on six brokers does not keep six responses' worth.
+func (s *session) getBuffer() []byte {
+	if b, _ := s.bodies.Get().(*[]byte); b != nil {
+		return *b
+	}
+	return nil
+}
+
+func (s *session) putBuffer(b []byte) {
+	if b != nil {
+		s.bodies.Put(&b)
+	}
 }
 
 func (l *brokerLoop) closeConn() {

@@ -49,7 +49,6 @@ type Conn struct {
 	c        net.Conn
 	clientID string
 	corr     int32
-	buf      []byte
 }
 
 // Dial connects to addr, with TLS and SASL as opts say.
@@ -158,9 +157,10 @@ func (fc *Conn) deadline(ctx context.Context) (stop func()) {
 
 // Fetch sends req as a Fetch v11 request and returns the response's bytes
 // after its correlation id, ready for FetchResponse.DecodeFetch. They are
-// in a buffer the next Fetch reuses. A Fetch that fails (ctx ended, I/O
-// error) leaves the connection unusable: close it and dial again.
-func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request) ([]byte, error) {
+// read into buf when it is large enough (its length is ignored), into a new
+// buffer otherwise. A Fetch that fails (ctx ended, I/O error) leaves the
+// connection unusable: close it and dial again.
+func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request, buf []byte) ([]byte, error) {
 	stop := fc.deadline(ctx)
 	defer stop()
 	fc.corr++
@@ -179,22 +179,14 @@ func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request) ([]byte, error) {
 		return nil, fmt.Errorf("%w: correlation id %d, want %d", ErrMalformed, corr, fc.corr)
 	}
 	n := int(size - 4)
-	if cap(fc.buf) < n {
-		fc.buf = make([]byte, n)
+	if cap(buf) < n {
+		buf = make([]byte, n)
 	}
-	fc.buf = fc.buf[:n]
-	if _, err := io.ReadFull(fc.c, fc.buf); err != nil {
+	buf = buf[:n]
+	if _, err := io.ReadFull(fc.c, buf); err != nil {
 		return nil, fc.ioErr(ctx, "reading a fetch response", err)
 	}
-	return fc.buf, nil
-}
-
-// Shrink drops the response buffer when it is much larger than need, so
-// one large response does not pin its size for the connection's life.
-func (fc *Conn) Shrink(need int) {
-	if cap(fc.buf) > 4*max(need, 1<<20) {
-		fc.buf = nil
-	}
+	return buf, nil
 }
 
 func (fc *Conn) ioErr(ctx context.Context, what string, err error) error {
