@@ -26,6 +26,9 @@ const (
 	causeKill      = "sigkill"        // re-read after a worker was SIGKILLed
 	causeBroker    = "broker_restart" // re-read after commits could not land
 	causeRebalance = "forced_rebalance"
+	// causeHarness: the test's own forwarder resent a moto call that
+	// failed, and its first attempt had landed: not the worker's copy.
+	causeHarness = "harness_resend"
 )
 
 // dupCauses is how many extra copies each cause explains. Unattributed
@@ -36,6 +39,7 @@ type dupCauses struct {
 	Kill            int      `json:"sigkill"`
 	BrokerRestart   int      `json:"broker_restart"`
 	ForcedRebalance int      `json:"forced_rebalance"`
+	Harness         int      `json:"harness_resend"`
 	Unattributed    int      `json:"unattributed"`
 	Examples        []string `json:"unattributed_examples,omitempty"`
 }
@@ -45,6 +49,7 @@ func (d *dupCauses) add(o dupCauses) {
 	d.Kill += o.Kill
 	d.BrokerRestart += o.BrokerRestart
 	d.ForcedRebalance += o.ForcedRebalance
+	d.Harness += o.Harness
 	d.Unattributed += o.Unattributed
 	for _, e := range o.Examples {
 		if len(d.Examples) < maxExamples {
@@ -74,13 +79,16 @@ type attributor struct {
 	seed    maphash.Seed // the ledger's
 	streams map[string]int
 
-	mu    sync.Mutex
-	cut   map[cutKey]int32 // copies that landed in calls whose answer was cut
-	spans []span
+	mu  sync.Mutex
+	cut map[cutKey]int32 // copies that landed in calls whose answer was cut
+	// resent counts copies the forwarder sent moto again after a call of
+	// them failed (it may have landed all the same).
+	resent map[cutKey]int32
+	spans  []span
 }
 
 func newAttributor(seed maphash.Seed, names runNames) *attributor {
-	a := &attributor{seed: seed, streams: map[string]int{}, cut: map[cutKey]int32{}}
+	a := &attributor{seed: seed, streams: map[string]int{}, cut: map[cutKey]int32{}, resent: map[cutKey]int32{}}
 	for i, s := range names.Streams {
 		a.streams[s] = i
 	}
@@ -101,6 +109,20 @@ func (a *attributor) observe(ci firehosesim.CallInfo) {
 	defer a.mu.Unlock()
 	for _, r := range ci.Landed {
 		a.cut[cutKey{si, maphash.Bytes(a.seed, bytes.TrimSuffix(r, []byte("\n")))}]++
+	}
+}
+
+// forwarderResent is the forwarder's onResend: it notes records of a moto
+// call that failed whole and is being sent again.
+func (a *attributor) forwarderResent(stream string, recs [][]byte) {
+	si, ok := a.streams[stream]
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range recs {
+		a.resent[cutKey{si, maphash.Bytes(a.seed, bytes.TrimSuffix(r, []byte("\n")))}]++
 	}
 }
 
@@ -126,6 +148,11 @@ func (a *attributor) attribute(e *entry, si int, extra int) dupCauses {
 	if n := min(extra, int(a.cut[k])); n > 0 {
 		d.CutAnswer += n
 		a.cut[k] -= int32(n)
+		extra -= n
+	}
+	if n := min(extra, int(a.resent[k])); n > 0 {
+		d.Harness += n
+		a.resent[k] -= int32(n)
 		extra -= n
 	}
 	if extra == 0 {

@@ -93,6 +93,7 @@ func TestChaos(t *testing.T) {
 	fwd := newForwarder(runCtx, fh, names.Streams[:])
 	hashSeed := maphash.MakeSeed()
 	attr := newAttributor(hashSeed, names)
+	fwd.onResend = attr.forwarderResent
 	srv := firehosesim.New(firehosesim.Options{Streams: names.Streams[:], Sink: fwd, Faults: faults, Region: region, AccountID: account,
 		Observer: attr.observe})
 	ep, err := srv.Start("127.0.0.1:0")

@@ -52,6 +52,9 @@ type forwarder struct {
 
 	calls, records, bytes, failures, resent, abandoned atomic.Int64
 	maxCallNanos, maxWaitNanos, gaveUp                 atomic.Int64
+	// onResend, when set, is told the records of a moto call that failed
+	// before they are sent again.
+	onResend func(stream string, recs [][]byte)
 }
 
 // lane is the queue of one stream.
@@ -240,6 +243,16 @@ func (f *forwarder) send(stream string, recs []fhtypes.Record) error {
 			}
 		} else {
 			f.failures.Add(1)
+			if f.onResend != nil {
+				// The call may have landed although it failed (an answer
+				// lost on the way back): copies of these are the
+				// harness's own.
+				data := make([][]byte, len(recs))
+				for i, r := range recs {
+					data[i] = r.Data
+				}
+				f.onResend(stream, data)
+			}
 		}
 		if f.ctx.Err() != nil {
 			f.abandoned.Add(int64(len(recs)))

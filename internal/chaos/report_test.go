@@ -239,6 +239,7 @@ func (r *report) markdown() string {
 	dc := s.DuplicateCauses
 	p("| duplicates by cause: cut answer / SIGKILL / broker restart / forced rebalance / **unattributed** | %d / %d / %d / %d / **%d** |\n",
 		dc.CutAnswer, dc.Kill, dc.BrokerRestart, dc.ForcedRebalance, dc.Unattributed)
+	p("| duplicates the harness made (its forwarder resent a failed moto call that had landed), left out of the worker's figures above | %d |\n", dc.Harness)
 	p("| dead-lettered (distinct messages) | %d of %d invalid |\n", sumValues(s.DeadLettered), r.Produced.Invalid)
 	p("| max consumer lag (messages, whole topic) | %d at %.0fs; max per partition %d |\n", r.Lag.MaxTotal, r.Lag.MaxTotalAtSec, r.Lag.MaxPartition)
 	p("| kills: time to recover, median / max | %.1fs / %.1fs (%d not in time) |\n", r.Recovery.RecoveredMedian, r.Recovery.RecoveredMax, r.Recovery.NotRecovered)

@@ -77,21 +77,23 @@ func TestLedgerMatchAndTally(t *testing.T) {
 	}
 }
 
-// TestAttributorExplainsEveryDuplicate: four messages arrive twice; one was
+// TestAttributorExplainsEveryDuplicate: five messages arrive twice; one was
 // in a call whose answer was cut, one lies in a killed worker's window, one
-// in a broker restart's, and one in none: that one is unattributed.
+// in a broker restart's, one in a moto call the harness's forwarder resent
+// after it failed, and one in none: that one is unattributed.
 func TestAttributorExplainsEveryDuplicate(t *testing.T) {
 	seed := maphash.MakeSeed()
 	led := newLedger(seed)
 	names := runNames{Streams: [numStreams]string{"all", "pages"}}
 	attr := newAttributor(seed, names)
-	recs := []string{`{"messageId":"c"}`, `{"messageId":"k"}`, `{"messageId":"b"}`, `{"messageId":"u"}`}
+	recs := []string{`{"messageId":"c"}`, `{"messageId":"k"}`, `{"messageId":"b"}`, `{"messageId":"u"}`, `{"messageId":"h"}`}
 	for i, r := range recs {
 		led.add(&message{id: string(rune('a' + i)), hash: maphash.Bytes(seed, []byte(r)), kind: kindDeliver, streams: 1 << streamAll, typ: "t"}, int32(i), 100, false)
 	}
 	// The cut call's records carry their newline, as Firehose gets them.
 	attr.observe(firehosesim.CallInfo{Stream: "all", Outcome: firehosesim.OutcomeDropped, Landed: [][]byte{[]byte(recs[0] + "\n")}})
 	attr.observe(firehosesim.CallInfo{Stream: "all", Outcome: firehosesim.OutcomeOK, Landed: [][]byte{[]byte(recs[3] + "\n")}})
+	attr.forwarderResent("all", [][]byte{[]byte(recs[4] + "\n")})
 	at := func(committed, ends int64, parts ...int32) (*sample, *sample) {
 		b, a := &sample{committed: map[int32]int64{}}, &sample{ends: map[int32]int64{}}
 		for _, p := range parts {
@@ -113,7 +115,7 @@ func TestAttributorExplainsEveryDuplicate(t *testing.T) {
 	led.tally(&res, streamAll, nil, attr)
 	got := res.Causes
 	got.Examples = nil
-	if want := (dupCauses{CutAnswer: 1, Kill: 1, BrokerRestart: 1, Unattributed: 1}); !equalJSON(got, want) {
+	if want := (dupCauses{CutAnswer: 1, Kill: 1, BrokerRestart: 1, Harness: 1, Unattributed: 1}); !equalJSON(got, want) {
 		t.Errorf("causes %+v, want %+v", got, want)
 	}
 	if len(res.Causes.Examples) != 1 || !strings.Contains(res.Causes.Examples[0], "partition 3 offset 100") {
