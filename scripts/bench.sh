@@ -2,7 +2,8 @@
 # Benchmark harness behind `make bench`: the end-to-end run of
 # internal/benchrun (`benchrun all`), then the Go micro-benchmarks with
 # allocation counts, both written to scripts/bench-report-<YYYY-MM-DD>.{md,json}
-# and printed as tables.
+# (BENCH_REPORT=path/without-extension to name it otherwise) and printed as
+# tables.
 #
 # End to end: a fresh single-node Apache Kafka (scripts/kafka.sh on its own
 # port and data dir; franz-go kfake in a subprocess if Java is missing), a
@@ -50,7 +51,7 @@ cd "$ROOT"
 
 WORK=${BENCH_WORK_DIR:-.cache/bench}
 BENCHTIME=${BENCH_BENCHTIME:-1s}
-REPORT=scripts/bench-report-$(date +%F)
+REPORT=${BENCH_REPORT:-scripts/bench-report-$(date +%F)}
 MICRO_PKGS=(./internal/kafkawire ./internal/segment ./internal/route ./internal/batch ./internal/delivery
   ./internal/firehosesim ./internal/eventgen ./internal/benchrun)
 mkdir -p "$WORK"

@@ -35,6 +35,10 @@ type Claim struct {
 	// Scratch space of the commit loop's metadata encoding.
 	finished []checkpoint.Range
 	ranges   []commitmeta.Range
+	// interrupted is set when a Handle of the claim returned early because
+	// the generation ended (see park.go). The claim's worker goroutine
+	// owns it.
+	interrupted bool
 	// hwm is the partition's high watermark in the last fetch response that
 	// asked for it, at hwmAt (Unix nanoseconds; 0 before one), for lag.
 	hwm, hwmAt atomic.Int64

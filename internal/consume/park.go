@@ -19,7 +19,10 @@ package consume
 // where the old one stopped: nothing is read or sent twice. Otherwise the
 // parked tracker is withdrawn (checkpoint.Tracker.Withdraw), as a drain that
 // timed out used to do at once: records not yet in a call are dropped for
-// the next owner to send. A shutdown never parks.
+// the next owner to send. A shutdown never parks, and neither does a claim
+// whose Handler was cut off by the generation's end: the message it was
+// given may be tracked without having been handed on, and would hold the
+// partition's commits back for good.
 
 // parkedClaim is a claim of an ended generation kept for the next one.
 type parkedClaim struct {

@@ -414,3 +414,48 @@ func TestRebalanceKeepsAPartitionThatStays(t *testing.T) {
 		t.Errorf("the second member was given %d messages, want none", n)
 	}
 }
+
+// stuckHandler tracks every message; the first time it is given offset
+// stuckAt it waits for the generation to end and returns its error without
+// finishing the message (a Handler cut off by backpressure), and finishes
+// every other message at once.
+type stuckHandler struct {
+	stuckAt int64
+	mu      sync.Mutex
+	stuck   bool
+	reached chan struct{}
+}
+
+func (h *stuckHandler) Handle(ctx context.Context, c *Claim, m *kafka.Message) error {
+	msg := c.Tracker.Track(m.Offset, 1, 0)
+	h.mu.Lock()
+	first := m.Offset == h.stuckAt && !h.stuck
+	if first {
+		h.stuck = true
+	}
+	h.mu.Unlock()
+	if !first {
+		msg.Done()
+		return nil
+	}
+	close(h.reached)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *stuckHandler) Flush() {}
+
+// TestCutOffHandleIsNotParked: a Handle cut off by the rebalance leaves its
+// message tracked and unfinished for good. That claim must not be parked
+// and gone on from, or its commits would stop there: the next generation
+// reads the message again and commits past it.
+func TestCutOffHandleIsNotParked(t *testing.T) {
+	t.Parallel()
+	k := itest.StartKafka(t, 1, "events")
+	produceN(t, k, 100)
+	h := &stuckHandler{stuckAt: 10, reached: make(chan struct{})}
+	runConsumer(t, testOptions(k, "g-cut"), h)
+	<-h.reached
+	runConsumer(t, testOptions(k, "g-cut"), &holdHandler{}) // a rebalance
+	await(t, "a commit at 100", func() bool { off, _, _ := committed(t, k, "g-cut"); return off == 100 })
+}

@@ -46,6 +46,10 @@ func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *tel
 			continue
 		}
 		if err := s.c.h.Handle(ctx, cl, m); err != nil {
+			// The generation ended inside Handle, which may have tracked
+			// the message without handing it on: it would never finish,
+			// so this claim must not be parked and gone on from.
+			cl.interrupted = true
 			return err
 		}
 		if window > 0 && cl.Tracker.Pending() >= window {
@@ -84,7 +88,7 @@ func (c *Consumer) drain(cl *Claim) {
 	defer cancel()
 	start := time.Now()
 	if err := cl.Tracker.WaitDrained(ctx); err != nil {
-		if !c.stopping.Load() && c.park(cl) {
+		if !c.stopping.Load() && !cl.interrupted && c.park(cl) {
 			c.log.Info("partition's records still in flight at the rebalance; kept, for the next generation may give it back",
 				"partition", cl.String(), "pending", cl.Tracker.Pending(), "waited", timeout.String())
 			return
