@@ -116,10 +116,12 @@ func TestLongOutage(t *testing.T) {
 	mu.Lock()
 	begin = time.Now()
 	mu.Unlock()
+	callsBefore := sim.srv.Stats().Calls.Total()
 	sim.srv.Faults().Block()
 	t.Logf("Firehose refuses every call for %s; %.0f records/s to the \"*\" stream before", outage, fullRate)
 	time.Sleep(outage)
 	sim.srv.Faults().Unblock()
+	refusedCalls := sim.srv.Stats().Calls.Total() - callsBefore
 	end := time.Since(begin).Seconds()
 
 	// Catch up: the backlog drains while the producer goes on for a minute.
@@ -170,6 +172,17 @@ func TestLongOutage(t *testing.T) {
 	if readyAgainAt < 0 {
 		t.Error("/readyz did not turn ready again after the outage")
 	}
+	// Each stream is held while its calls fail whole: one probe per
+	// backoff interval, not one call per queued batch per backoff (21,972
+	// calls in 5 minutes before the hold, 58/s to one stream). The e2e
+	// configuration's backoff tops out at 500 ms with the default jitter of
+	// 0.5, so a probe at least every 250 ms per stream, plus the calls out
+	// when the outage began (max_in_flight of each stream).
+	const streamCount, shortestInterval, inFlightAtStart = 2, 250 * time.Millisecond, 2 * 16
+	t.Logf("PutRecordBatch calls during the outage: %d (%.2f/s over %d streams)", refusedCalls, float64(refusedCalls)/outage.Seconds(), streamCount)
+	if limit := int64(streamCount*outage/shortestInterval) + inFlightAtStart; refusedCalls > limit {
+		t.Errorf("%d calls during the outage, want at most %d: the streams were not held", refusedCalls, limit)
+	}
 	if backAt < 0 || backAt-end > 30 {
 		t.Errorf("delivery not back at %.0f records/s within 30 s after the outage (at %.0f s)", fullRate, backAt-end)
 	}
@@ -178,6 +191,6 @@ func TestLongOutage(t *testing.T) {
 	}
 	e.report(map[string]any{"outcome": o, "outage_seconds": outage.Seconds(), "rate": rate, "full_rate_before": fullRate,
 		"max_rss_mib": maxRSS, "rss_first_minute_mib": early, "rss_rest_of_outage_mib": late,
-		"unready_at_s": unreadyAt, "ready_again_at_s": readyAgainAt, "full_rate_after_s": backAt - end, "outage_end_s": end,
+		"unready_at_s": unreadyAt, "ready_again_at_s": readyAgainAt, "full_rate_after_s": backAt - end, "outage_end_s": end, "calls_during_outage": refusedCalls,
 		"samples": samples})
 }
