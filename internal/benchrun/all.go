@@ -43,6 +43,9 @@ type allOptions struct {
 	QuotaWarmup    int
 	FailFraction   float64
 	ProfileSeconds int
+	// ConsumeProfile is how long a CPU profile of the consume-only run
+	// lasts; off by default, since profiling costs the run it measures.
+	ConsumeProfile int
 	Phases         string
 	Keep           bool
 	// The partitions phase: the counts compared, the events on each
@@ -75,6 +78,7 @@ func parseAllOptions(args []string) (allOptions, error) {
 	fs.IntVar(&o.QuotaWarmup, "quota-warmup", 5, "seconds after the first ack left out of goodput (the bucket's 1 s burst, ramp-up)")
 	fs.Float64Var(&o.FailFraction, "fail-fraction", 0.3, "share of records throttled one by one in the fault run")
 	fs.IntVar(&o.ProfileSeconds, "profile-seconds", int(envInt("BENCH_PROFILE_SECONDS", 20)), "CPU profile of the worker during the end-to-end run; 0 turns it off")
+	fs.IntVar(&o.ConsumeProfile, "consume-only-profile", int(envInt("BENCH_CONSUME_ONLY_PROFILE", 0)), "seconds of CPU profile of the consume-only run (it then measures a profiled worker); 0 turns it off")
 	fs.StringVar(&o.Phases, "phases", envString("BENCH_PHASES", "consume,batchref,consumeonly,sdk,worker,latency,quota,aggregate,partitions"), "phases to run (BENCH_PHASES)")
 	counts := fs.String("partition-counts", envString("BENCH_PARTITION_COUNTS", "12,192"), "partition counts compared by the partitions phase (BENCH_PARTITION_COUNTS)")
 	fs.Int64Var(&o.PartitionEvents, "partition-events", envInt("BENCH_PARTITION_EVENTS", 200_000), "events on each topic of the partitions phase (BENCH_PARTITION_EVENTS)")
@@ -610,6 +614,22 @@ func (b *bench) runWorkerMain(ctx context.Context) *RunResult {
 	return b.finishBacklogRun(ctx, r, w.proc, ep, epc, b.opts.Events, b.expectFan.PerStream(), onFirst, afterDone)
 }
 
+// addCPUProfile renders a CPU profile's top nodes; fetchErr is how
+// fetching it ended.
+func (b *bench) addCPUProfile(ctx context.Context, name, description, path string, fetchErr error, nodes int) {
+	pt := ProfileText{Name: name, Description: description}
+	if fetchErr != nil {
+		pt.Error = fetchErr.Error()
+	} else {
+		top, err := pprofTop(ctx, b.workerBin, path, nodes)
+		pt.Text = top
+		if err != nil {
+			pt.Error = err.Error()
+		}
+	}
+	b.report.Profiles = append(b.report.Profiles, pt)
+}
+
 // addHeapProfile renders a heap profile once per sample index.
 func (b *bench) addHeapProfile(name, description, path string, fetchErr error, indexes ...string) {
 	pt := ProfileText{Name: name, Description: description}
@@ -694,18 +714,9 @@ func (b *bench) runLatency(ctx context.Context) *RunResult {
 	cpu1, _ := procCPU(w.pid())
 	_, hwm, _ := procRSS(w.pid())
 	if b.opts.ProfileSeconds > 0 {
-		pt := ProfileText{Name: fmt.Sprintf("CPU at %.0f events/s", b.opts.LatencyRate),
-			Description: fmt.Sprintf("CPU profile of the worker for %d s of the measured latency phase (fan-out mapping, caught up).", profSeconds)}
-		if err := <-profiled; err != nil {
-			pt.Error = err.Error()
-		} else {
-			top, err := pprofTop(ctx, b.workerBin, cpuPath, 30)
-			pt.Text = top
-			if err != nil {
-				pt.Error = err.Error()
-			}
-		}
-		b.report.Profiles = append(b.report.Profiles, pt)
+		b.addCPUProfile(ctx, fmt.Sprintf("CPU at %.0f events/s", b.opts.LatencyRate),
+			fmt.Sprintf("CPU profile of the worker for %d s of the measured latency phase (fan-out mapping, caught up).", profSeconds),
+			cpuPath, <-profiled, 30)
 	}
 	lat, err := epc.latency(ctx)
 	if err != nil {
@@ -791,13 +802,28 @@ func (b *bench) runQuota(ctx context.Context, q quotaRun) *RunResult {
 		return r.fail(err)
 	}
 	cpu0, _ := procCPU(w.pid())
+	// A CPU profile of the adaptive run shows where a worker whose stream
+	// is at its quota, with a backlog waiting, spends its time: an
+	// everyday state whose cost per event is several times the backlog's.
+	profile := b.opts.ProfileSeconds > 0 && q.name == "quota_adaptive"
+	profSeconds := min(b.opts.ProfileSeconds, b.opts.QuotaSeconds-2)
+	profiled := make(chan error, 1)
+	cpuPath := filepath.Join(b.work, q.name+".cpu.pprof")
+	if profile && profSeconds > 0 {
+		go func() { profiled <- w.profile(ctx, profSeconds, cpuPath) }()
+	}
 	if !sleepCtx(ctx, time.Duration(b.opts.QuotaSeconds)*time.Second) {
 		return r.fail(ctx.Err())
 	}
 	stopAt := time.Now()
 	cpu1, _ := procCPU(w.pid())
 	_, hwm, _ := procRSS(w.pid())
-	if b.opts.ProfileSeconds > 0 && q.name == "quota_adaptive" {
+	if profile && profSeconds > 0 {
+		b.addCPUProfile(ctx, "CPU under the quota (quota_adaptive)",
+			fmt.Sprintf("CPU profile of the worker for the first %d s of the quota run, from its first acknowledgement.", profSeconds),
+			cpuPath, <-profiled, 30)
+	}
+	if profile {
 		path := filepath.Join(b.work, q.name+".heap.pprof")
 		err := w.heapProfile(ctx, path)
 		b.addHeapProfile("heap under the quota (quota_adaptive)",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -38,9 +39,24 @@ func (b *bench) runConsumeOnly(ctx context.Context) *RunResult {
 	}
 	defer ep.proc.Stop(30 * time.Second)
 	defer w.Stop(60 * time.Second)
+	profiled := make(chan error, 1)
+	path := filepath.Join(b.work, r.Name+".cpu.pprof")
+	if b.opts.ConsumeProfile > 0 {
+		// httpAddr is not safe for concurrent first calls: learn the
+		// address before the profile and the scrapes both ask for it.
+		if _, err := w.httpAddr(ctx); err != nil {
+			return r.fail(err)
+		}
+		go func() { profiled <- w.profile(ctx, b.opts.ConsumeProfile, path) }()
+	}
 	c, err := b.awaitConsumed(ctx, w, datasetTopic, b.opts.Partitions, "bench-consumeonly", b.opts.Events)
 	if err != nil {
 		return r.fail(err)
+	}
+	if b.opts.ConsumeProfile > 0 {
+		b.addCPUProfile(ctx, "CPU of the consume-only run",
+			fmt.Sprintf("CPU profile of the worker for the first %d s of the consume-only run, from its start (its figures then include the profiler's cost).", b.opts.ConsumeProfile),
+			path, <-profiled, 40)
 	}
 	c.finish(ctx, r, w, ep)
 	return r
@@ -61,7 +77,7 @@ func (b *bench) startConsumeOnly(ctx context.Context, name, topic, group string)
 		return nil, nil, err
 	}
 	ep := &endpointProc{proc: p, client: epc}
-	cfg := workerConfig{Brokers: b.broker.Addr, Group: group, Topics: []string{topic}, Rows: noMatchRows, Adaptive: true}
+	cfg := workerConfig{Brokers: b.broker.Addr, Group: group, Topics: []string{topic}, Rows: noMatchRows, Adaptive: true, Pprof: b.opts.ConsumeProfile > 0}
 	w, err := startWorker(b.workerBin, b.work, name, cfg, epc.URL, b.fileLog(name))
 	if err != nil {
 		p.Stop(30 * time.Second)

@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -10,9 +11,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/fetch"
 
+	"github.com/firehose-worker/firehose-worker/internal/kafkawire"
 	"github.com/firehose-worker/firehose-worker/internal/telemetry"
 )
 
@@ -42,21 +43,18 @@ const (
 	// with a known backlog (its worker is busy): that partition's next
 	// messages wait for this fetch to return, so it must not long-poll.
 	backlogWait = 10 * time.Millisecond
-	// pageBudget bounds the memory kafka-go's decoding of one response
-	// takes. It copies every record batch into pages of its own, at least
-	// one 64 KiB page a batch however small the batch: a 10 MiB response of
-	// 5 KB batches (a topic written by many producers, or spread over many
-	// partitions) took 128 MiB of pages. Past the soft memory limit those
-	// forced a collection, which emptied kafka-go's page pool, so the next
-	// response allocated them all again: on 192 partitions the worker spent
-	// 5x the CPU per event of 12, most of it collecting. Requests are
-	// sized from the batch size seen so far to keep a response's pages
-	// under this.
-	pageBudget = 8 << 20
-	pageSize   = 64 << 10
 	// minResponseBytes is the smallest MaxBytes asked for; Kafka returns a
 	// first batch larger than MaxBytes whole anyway.
 	minResponseBytes = 256 << 10
+	// maxResponseBytes is the largest MaxBytes asked for: a response is
+	// read whole into one buffer before it is decoded, and its messages
+	// are then copied out, so a response costs its size twice for a
+	// moment. Asking for up to the whole read-ahead budget (10 MiB by
+	// default) held the heap at the soft memory limit of a worker whose
+	// memory share was full (a stream at its quota) and the collector ran
+	// without pause: 68 CPU-s per million events against 19. Several
+	// responses of 2 MiB fill the budget as well.
+	maxResponseBytes = 2 << 20
 	// retryMin and retryMax bound the backoff after a failed fetch or
 	// leader look-up.
 	retryMin = 100 * time.Millisecond
@@ -108,12 +106,16 @@ type session struct {
 	// session's partitions rather than kept per partition, the slices
 	// retained are bounded by what is in flight (the read-ahead budget),
 	// not by the partition count times each one's deepest response.
-	msgs     sync.Pool
+	msgs sync.Pool
+	// bodies recycles fetch response buffers among the broker loops.
+	bodies   sync.Pool
 	consumed map[string]*telemetry.Tally
 }
 
-// fetchTransport returns the transport fetch requests travel on: its own
-// connections (a long poll holds one), secured as the group's are.
+// fetchTransport returns the transport the session's other requests
+// travel on (leader and offset look-ups, commits), secured as the group's
+// connections are. Fetches have connections of their own (see
+// brokerLoop.fetch): a long poll holds one.
 func (c *Consumer) fetchTransport() *kafka.Transport {
 	d := c.opts.Dialer
 	if d == nil {
@@ -133,6 +135,23 @@ func (c *Consumer) fetchTransport() *kafka.Transport {
 		t.SASL = d.SASLMechanism
 	}
 	return t
+}
+
+// wireOptions says how fetch loops reach brokers: as the group's
+// connections do (the dialer's TLS, SASL and client id).
+func (c *Consumer) wireOptions() kafkawire.DialOptions {
+	d := c.opts.Dialer
+	if d == nil {
+		d = kafka.DefaultDialer
+	}
+	o := kafkawire.DialOptions{Timeout: d.Timeout, TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+	if d.DialFunc != nil {
+		o.Dial = d.DialFunc
+	} else {
+		nd := &net.Dialer{Timeout: d.Timeout, LocalAddr: d.LocalAddr, KeepAlive: d.KeepAlive, FallbackDelay: d.FallbackDelay}
+		o.Dial = nd.DialContext
+	}
+	return o
 }
 
 // startFetching reads each claim from its start offset until ctx ends. done
@@ -327,7 +346,7 @@ func (s *session) resolveOffsets(ctx context.Context, parts []*part) error {
 type brokerLoop struct {
 	s      *session
 	broker kafka.Broker
-	addr   net.Addr
+	addr   string
 	// adds brings parts from the supervisor; wake is poked when a part's
 	// worker frees a buffer, so a loop with nothing to ask for can wait.
 	adds  chan *part
@@ -337,22 +356,22 @@ type brokerLoop struct {
 	// broker serves first (its response fills in request order) take turns.
 	first    int
 	failures int
-	// batchBytes is a moving average of the bytes in one record batch of
-	// this broker's responses (see pageBudget).
-	batchBytes float64
+	// conn is the loop's connection to its broker (nil until dialed, and
+	// after a failure); resp and rd decode its responses in place.
+	conn *kafkawire.Conn
+	resp kafkawire.FetchResponse
+	rd   kafkawire.Reader
+	body []byte // the response being handled, from session.bodies
 }
 
 func (s *session) newLoop(b kafka.Broker) *brokerLoop {
 	return &brokerLoop{
 		s: s, broker: b,
 		// The broker's advertised host as it is: a name, as in Kubernetes,
-		// or an address. (net.TCPAddr{IP: net.ParseIP(name)} has a nil IP
-		// for a name, and the transport then dialed ":port" locally.)
-		addr: kafka.TCP(net.JoinHostPort(b.Host, strconv.Itoa(b.Port))),
+		// or an address.
+		addr: net.JoinHostPort(b.Host, strconv.Itoa(b.Port)),
 		adds: make(chan *part, len(s.parts)),
 		wake: make(chan struct{}, 1),
-		// Until responses say otherwise, assume small batches.
-		batchBytes: 4 << 10,
 	}
 }
 
@@ -399,11 +418,12 @@ func (l *brokerLoop) run(ctx context.Context) {
 			continue
 		}
 		req.MaxWaitTime = int32(max(wait, time.Millisecond) / time.Millisecond)
-		req.MaxBytes = int32(l.responseBytes(budget))
+		req.MaxBytes = int32(max(min(budget, maxResponseBytes), minResponseBytes))
 		fctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
-		resp, err := l.s.c.transport.RoundTrip(fctx, l.addr, req)
+		err := l.fetch(fctx, req)
 		cancel()
 		if err != nil {
+			l.closeConn()
 			if ctx.Err() != nil {
 				return
 			}
@@ -411,25 +431,57 @@ func (l *brokerLoop) run(ctx context.Context) {
 			continue
 		}
 		l.failures = 0
-		l.handle(ctx, resp.(*fetch.Response))
+		l.handle(ctx, &l.resp)
+		l.s.putBuffer(l.body)
+		l.body = nil
+	}
+	l.closeConn()
+}
+
+// fetch sends req on the loop's connection, dialing it first if need be,
+// and decodes the response into l.resp.
+func (l *brokerLoop) fetch(ctx context.Context, req *fetch.Request) error {
+	if l.conn == nil {
+		conn, err := kafkawire.Dial(ctx, l.addr, l.s.c.wireOptions())
+		if err != nil {
+			return err
+		}
+		l.conn = conn
+	}
+	body, err := l.conn.Fetch(ctx, req, l.s.getBuffer())
+	if err != nil {
+		return err
+	}
+	l.body = body
+	if err := l.resp.DecodeFetch(body); err != nil {
+		l.s.putBuffer(l.body)
+		l.body = nil
+		return fmt.Errorf("decoding a fetch response of %s: %w", l.addr, err)
+	}
+	return nil
+}
+
+// getBuffer returns a buffer to read a response into. Buffers are shared
+// by the session's broker loops, which hold one only while they decode a
+// response: a worker on six brokers does not keep six responses' worth.
+func (s *session) getBuffer() []byte {
+	if b, _ := s.bodies.Get().(*[]byte); b != nil {
+		return *b
+	}
+	return nil
+}
+
+func (s *session) putBuffer(b []byte) {
+	if b != nil {
+		s.bodies.Put(&b)
 	}
 }
 
-// responseBytes is the MaxBytes of the next request: what the read-ahead
-// budget leaves, but no more than keeps kafka-go's pages for the response
-// within pageBudget at the batch size seen so far.
-func (l *brokerLoop) responseBytes(budget int64) int64 {
-	byPages := int64(l.batchBytes * pageBudget / pageSize)
-	return max(min(budget, byPages, 1<<30), minResponseBytes)
-}
-
-// observe folds the batches of a response into batchBytes.
-func (l *brokerLoop) observe(batches int, bytes int64) {
-	if batches == 0 {
-		return
+func (l *brokerLoop) closeConn() {
+	if l.conn != nil {
+		_ = l.conn.Close()
+		l.conn = nil
 	}
-	per := float64(bytes) / float64(batches)
-	l.batchBytes += (per - l.batchBytes) / 4
 }
 
 func appendPartition(req *fetch.Request, p *part) {
@@ -486,7 +538,7 @@ func (l *brokerLoop) idle(ctx context.Context, now time.Time) {
 // go back to the supervisor to have their leaders looked up again.
 func (l *brokerLoop) failed(ctx context.Context, err error) {
 	l.failures++
-	l.s.c.log.Warn("fetch failed; retrying", "broker", l.addr.String(), "partitions", len(l.parts), "error", err)
+	l.s.c.log.Warn("fetch failed; retrying", "broker", l.addr, "partitions", len(l.parts), "error", err)
 	if l.failures >= 3 {
 		l.failures = 0
 		l.orphanAll()
@@ -523,67 +575,62 @@ func (l *brokerLoop) remove(p *part) {
 }
 
 // handle passes each partition's messages to its worker and deals with the
-// partitions' errors.
-func (l *brokerLoop) handle(ctx context.Context, resp *fetch.Response) {
+// partitions' errors. What it passes on is copied out of the response,
+// whose buffer the next fetch reuses.
+func (l *brokerLoop) handle(ctx context.Context, resp *kafkawire.FetchResponse) {
 	if resp.ErrorCode != 0 {
 		l.failed(ctx, kafka.Error(resp.ErrorCode))
 		return
 	}
-	batches, bytes := 0, int64(0)
-	defer func() { l.observe(batches, bytes) }()
-	for _, t := range resp.Topics {
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		topic := string(t.Name)
 		for i := range t.Partitions {
 			rp := &t.Partitions[i]
-			p := l.s.byKey[partitionKey{t.Topic, int(rp.Partition)}]
+			p := l.s.byKey[partitionKey{topic, int(rp.Partition)}]
 			if p == nil || p.loop.Load() != l {
-				closeRecordSet(rp.RecordSet)
 				continue
 			}
 			if rp.ErrorCode != 0 {
-				closeRecordSet(rp.RecordSet)
 				l.partitionError(ctx, p, kafka.Error(rp.ErrorCode))
 				continue
 			}
 			p.cl.hwm.Store(rp.HighWatermark)
 			p.cl.hwmAt.Store(time.Now().UnixNano())
-			batches += len(recordBatches(rp.RecordSet))
-			bytes += l.deliver(p, rp)
+			l.deliver(p, rp)
 		}
 	}
 }
 
-// deliver hands p its messages of rp and returns their bytes.
-func (l *brokerLoop) deliver(p *part, rp *fetch.ResponsePartition) int64 {
+// deliver hands p its messages of rp.
+func (l *brokerLoop) deliver(p *part, rp *kafkawire.FetchPartition) {
 	var f *fetched
 	select {
 	case f = <-p.free:
 	default:
 		// Not asked for this time (it had no free buffer); the broker
 		// answered anyway. Read it again later.
-		closeRecordSet(rp.RecordSet)
-		return 0
+		return
 	}
 	if ms, _ := l.s.msgs.Get().(*[]kafka.Message); ms != nil {
 		f.msgs = (*ms)[:0]
 	}
 	f.bytes = 0
-	if err := decodeRecords(f, p.cl.Topic, p.cl.Partition, rp.HighWatermark, rp.RecordSet, p.next); err != nil {
+	if err := decodeRecords(f, &l.rd, p.cl.Topic, p.cl.Partition, rp.HighWatermark, rp.Records, p.next); err != nil {
 		l.s.c.log.Warn("decoding fetched records failed; fetching them again", "partition", p.cl.String(), "error", err)
-		closeRecordSet(rp.RecordSet)
 		p.retryAt = time.Now().Add(backoffFor(1))
 		l.s.recycle(f)
 		p.free <- f
-		return 0
+		return
 	}
 	if f.through == p.next {
 		l.s.recycle(f)
 		p.free <- f
-		return 0
+		return
 	}
 	p.next = f.through
 	l.s.queued.Add(f.bytes)
 	p.in <- f // never blocks: a part has depth buffers in all
-	return f.bytes
 }
 
 // partitionError handles an error the broker gave for one partition.
@@ -619,21 +666,6 @@ func (l *brokerLoop) offsetOutOfRange(ctx context.Context, p *part) {
 	}
 	l.s.c.log.Warn("offset out of range: the messages there were deleted or never written; continuing from kafka.start_offset",
 		"partition", p.cl.String(), "offset", from, "now", p.next)
-}
-
-// closeRecordSet releases the page buffers of records that will not be
-// read, so they go back to kafka-go's pool.
-func closeRecordSet(rs protocol.RecordSet) {
-	for _, b := range recordBatches(rs) {
-		for {
-			r, err := b.ReadRecord()
-			if err != nil {
-				break
-			}
-			closeBytes(r.Key)
-			closeBytes(r.Value)
-		}
-	}
 }
 
 // recycle puts f's message slice back for any partition's next response.

@@ -2,10 +2,11 @@ package consume
 
 import (
 	"fmt"
-	"io"
+	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
+
+	"github.com/firehose-worker/firehose-worker/internal/kafkawire"
 )
 
 // fetched is what one fetch response held for one partition, handed from the
@@ -21,86 +22,79 @@ type fetched struct {
 	bytes int64
 }
 
-// recordBatches returns the record batches of a fetched record set in offset
-// order. A set holding several batches comes as a RecordStream.
-func recordBatches(rs protocol.RecordSet) []protocol.RecordReader {
-	switch r := rs.Records.(type) {
-	case nil:
-		return nil
-	case *protocol.RecordStream:
-		return r.Records
-	default:
-		return []protocol.RecordReader{r}
-	}
-}
-
-// decodeRecords appends to f the messages of rs at or past next (a
-// compressed batch starts before the offset asked for) and sets f.through.
+// decodeRecords appends to f the messages of records, a partition's record
+// set in a fetch response, at or past next (a compressed batch starts
+// before the offset asked for), and sets f.through.
+//
 // Control batches, the markers transactional producers write, are not
-// messages: their offsets only move through. Keys and values are copied out
-// of kafka-go's page buffers, which are then released, so a message holds
-// exactly its own bytes for as long as its records are in flight.
-func decodeRecords(f *fetched, topic string, partition int, hwm int64, rs protocol.RecordSet, next int64) error {
+// messages: their offsets only move through, and so do offsets a batch
+// covers whose records compaction removed. Keys, values and headers are
+// copied out of the response, whose buffer the next fetch reuses, so a
+// message holds exactly its own bytes for as long as its records are in
+// flight: one allocation for its key and value together.
+func decodeRecords(f *fetched, rd *kafkawire.Reader, topic string, partition int, hwm int64, records []byte, next int64) error {
 	f.through = next
-	for _, b := range recordBatches(rs) {
-		_, control := b.(*protocol.ControlBatch)
-		for {
-			r, err := b.ReadRecord()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("reading records of %s/%d at offset %d: %w", topic, partition, f.through, err)
-			}
-			if r.Offset < next || control {
-				closeBytes(r.Key)
-				closeBytes(r.Value)
-				if r.Offset >= f.through {
-					f.through = r.Offset + 1
+	rd.Reset(records)
+	var r kafkawire.Record
+	for {
+		ok, err := rd.NextBatch()
+		if err != nil {
+			return fmt.Errorf("reading records of %s/%d at offset %d: %w", topic, partition, f.through, err)
+		}
+		if !ok {
+			return nil
+		}
+		b := rd.Batch()
+		if !b.Control {
+			for {
+				ok, err := rd.NextRecord(&r)
+				if err != nil {
+					return fmt.Errorf("reading records of %s/%d at offset %d: %w", topic, partition, f.through, err)
 				}
-				continue
+				if !ok {
+					break
+				}
+				if r.Offset < next {
+					continue
+				}
+				f.msgs = append(f.msgs, message(topic, partition, hwm, &r))
+				f.bytes += int64(len(r.Key) + len(r.Value))
+				f.through = r.Offset + 1
 			}
-			key, err := copyBytes(r.Key)
-			if err != nil {
-				return fmt.Errorf("reading the key of %s/%d at offset %d: %w", topic, partition, r.Offset, err)
-			}
-			value, err := copyBytes(r.Value)
-			if err != nil {
-				return fmt.Errorf("reading the value of %s/%d at offset %d: %w", topic, partition, r.Offset, err)
-			}
-			f.bytes += int64(len(key) + len(value))
-			f.msgs = append(f.msgs, kafka.Message{
-				Topic:         topic,
-				Partition:     partition,
-				Offset:        r.Offset,
-				HighWaterMark: hwm,
-				Key:           key,
-				Value:         value,
-				Headers:       r.Headers,
-				Time:          r.Time,
-			})
-			f.through = r.Offset + 1
+		}
+		if b.LastOffset >= f.through {
+			f.through = b.LastOffset + 1
 		}
 	}
-	return nil
 }
 
-// copyBytes returns a copy of b and releases b. A nil b (a null key or
-// value) stays nil.
-func copyBytes(b protocol.Bytes) ([]byte, error) {
+// message copies r out of the response.
+func message(topic string, partition int, hwm int64, r *kafkawire.Record) kafka.Message {
+	m := kafka.Message{
+		Topic: topic, Partition: partition, Offset: r.Offset, HighWaterMark: hwm,
+		Time: time.UnixMilli(r.TimeMillis),
+	}
+	kv := make([]byte, len(r.Key)+len(r.Value))
+	if r.Key != nil {
+		m.Key = kv[:len(r.Key):len(r.Key)]
+		copy(m.Key, r.Key)
+	}
+	if r.Value != nil {
+		m.Value = kv[len(r.Key):]
+		copy(m.Value, r.Value)
+	}
+	if n := r.Headers(); n > 0 {
+		m.Headers = make([]kafka.Header, 0, n)
+		r.EachHeader(func(k, v []byte) {
+			m.Headers = append(m.Headers, kafka.Header{Key: string(k), Value: cloneOrNil(v)})
+		})
+	}
+	return m
+}
+
+func cloneOrNil(b []byte) []byte {
 	if b == nil {
-		return nil, nil
+		return nil
 	}
-	defer b.Close()
-	out := make([]byte, b.Len())
-	if _, err := io.ReadFull(b, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func closeBytes(b protocol.Bytes) {
-	if b != nil {
-		_ = b.Close()
-	}
+	return append(make([]byte, 0, len(b)), b...)
 }

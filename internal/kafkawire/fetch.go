@@ -10,12 +10,6 @@
 // for. Every length is checked against the buffer: a malformed response is
 // an error, never a panic or a read beyond it. Record batches are checked
 // against their CRC-32C, as Kafka's own consumer does by default.
-//
-// The worker does not use it yet: wired into internal/consume (de7ccb1, with
-// a connection of its own, kept in that commit) it made a stream at its
-// quota cost 3.5x the CPU (scripts/bench-report-2026-12-02-quota-bisect.md).
-// Until that is understood it is a tested decoder and a benchmark
-// (BenchmarkDecodeFetch, in make bench) against kafka-go's decoding.
 package kafkawire
 
 import (
