@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,12 +50,18 @@ const (
 	// maxResponseBytes is the largest MaxBytes asked for: a response is
 	// read whole into one buffer before it is decoded, and its messages
 	// are then copied out, so a response costs its size twice for a
-	// moment. Asking for up to the whole read-ahead budget (10 MiB by
-	// default) held the heap at the soft memory limit of a worker whose
-	// memory share was full (a stream at its quota) and the collector ran
-	// without pause: 68 CPU-s per million events against 19. Several
-	// responses of 2 MiB fill the budget as well.
-	maxResponseBytes = 2 << 20
+	// moment, and the buffers kept for responses (bodyPool) are live heap
+	// a worker whose memory share is full cannot spare. Asking for up to
+	// the whole read-ahead budget (10 MiB by default) held the heap at the
+	// soft memory limit of such a worker (a stream at its quota) and the
+	// collector ran without pause: 68 CPU-s per million events against 19.
+	// Responses of 1 MiB, at least a thousand messages of a typical size,
+	// fill the read-ahead budget as well in a few round trips.
+	maxResponseBytes = 1 << 20
+	// responseSlack is room in a response buffer for what a response
+	// holds besides its records (topic and partition headers), so that a
+	// response of maxResponseBytes of records fits a pooled buffer.
+	responseSlack = 64 << 10
 	// retryMin and retryMax bound the backoff after a failed fetch or
 	// leader look-up.
 	retryMin = 100 * time.Millisecond
@@ -108,7 +115,7 @@ type session struct {
 	// not by the partition count times each one's deepest response.
 	msgs sync.Pool
 	// bodies recycles fetch response buffers among the broker loops.
-	bodies   sync.Pool
+	bodies   *bodyPool
 	consumed map[string]*telemetry.Tally
 }
 
@@ -171,6 +178,9 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 		client:   &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Transport: c.transport},
 		brokers:  kafka.TCP(c.opts.Brokers...),
 		consumed: map[string]*telemetry.Tally{},
+		// Responses are decoded by the loops as they arrive, which on this
+		// many cores run at once: more buffers would sit idle.
+		bodies: newBodyPool(maxResponseBytes+responseSlack, runtime.GOMAXPROCS(0)),
 	}
 	for i, cl := range claims {
 		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth)}
@@ -432,8 +442,7 @@ func (l *brokerLoop) run(ctx context.Context) {
 		}
 		l.failures = 0
 		l.handle(ctx, &l.resp)
-		l.s.putBuffer(l.body)
-		l.body = nil
+		l.releaseBody()
 	}
 	l.closeConn()
 }
@@ -448,32 +457,62 @@ func (l *brokerLoop) fetch(ctx context.Context, req *fetch.Request) error {
 		}
 		l.conn = conn
 	}
-	body, err := l.conn.Fetch(ctx, req, l.s.getBuffer())
+	body, err := l.conn.Fetch(ctx, req, l.s.bodies.get)
+	l.body = body
 	if err != nil {
+		l.releaseBody()
 		return err
 	}
-	l.body = body
 	if err := l.resp.DecodeFetch(body); err != nil {
-		l.s.putBuffer(l.body)
-		l.body = nil
+		l.releaseBody()
 		return fmt.Errorf("decoding a fetch response of %s: %w", l.addr, err)
 	}
 	return nil
 }
 
-// getBuffer returns a buffer to read a response into. Buffers are shared
-// by the session's broker loops, which hold one only while they decode a
-// response: a worker on six brokers does not keep six responses' worth.
-func (s *session) getBuffer() []byte {
-	if b, _ := s.bodies.Get().(*[]byte); b != nil {
-		return *b
-	}
-	return nil
+func (l *brokerLoop) releaseBody() {
+	l.s.bodies.put(l.body)
+	l.body = nil
 }
 
-func (s *session) putBuffer(b []byte) {
-	if b != nil {
-		s.bodies.Put(&b)
+// bodyPool keeps a few buffers of one size for fetch responses, shared by
+// a session's broker loops, which take one only once a response has begun
+// to arrive and give it back when its messages are copied out. It is a
+// bounded free list rather than a sync.Pool: a worker whose memory share is
+// full runs the collector often, every collection empties a sync.Pool, and
+// each response then allocated its buffer again, which brought the next
+// collection sooner (a stream at its quota cost 62 CPU-s per million events
+// instead of 20). What it retains is at most its capacity in buffers; a
+// response larger than the size (a single batch over it, which Kafka sends
+// whole) gets a buffer of its own that is not kept.
+type bodyPool struct {
+	size int
+	free chan []byte
+}
+
+func newBodyPool(size, keep int) *bodyPool {
+	return &bodyPool{size: size, free: make(chan []byte, keep)}
+}
+
+func (p *bodyPool) get(n int) []byte {
+	if n > p.size {
+		return make([]byte, n)
+	}
+	select {
+	case b := <-p.free:
+		return b[:n]
+	default:
+		return make([]byte, n, p.size)
+	}
+}
+
+func (p *bodyPool) put(b []byte) {
+	if cap(b) != p.size {
+		return
+	}
+	select {
+	case p.free <- b[:0]:
+	default:
 	}
 }
 

@@ -157,10 +157,12 @@ func (fc *Conn) deadline(ctx context.Context) (stop func()) {
 
 // Fetch sends req as a Fetch v11 request and returns the response's bytes
 // after its correlation id, ready for FetchResponse.DecodeFetch. They are
-// read into buf when it is large enough (its length is ignored), into a new
-// buffer otherwise. A Fetch that fails (ctx ended, I/O error) leaves the
-// connection unusable: close it and dial again.
-func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request, buf []byte) ([]byte, error) {
+// read into the buffer buf returns for the response's size (its length
+// must be that size), which is asked for only once the response has begun
+// to arrive: a long poll holds no buffer while it waits. A Fetch that
+// fails (ctx ended, I/O error) leaves the connection unusable: close it
+// and dial again.
+func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request, buf func(n int) []byte) ([]byte, error) {
 	stop := fc.deadline(ctx)
 	defer stop()
 	fc.corr++
@@ -178,15 +180,11 @@ func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request, buf []byte) ([]by
 	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != fc.corr {
 		return nil, fmt.Errorf("%w: correlation id %d, want %d", ErrMalformed, corr, fc.corr)
 	}
-	n := int(size - 4)
-	if cap(buf) < n {
-		buf = make([]byte, n)
+	b := buf(int(size - 4))
+	if _, err := io.ReadFull(fc.c, b); err != nil {
+		return b, fc.ioErr(ctx, "reading a fetch response", err)
 	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(fc.c, buf); err != nil {
-		return nil, fc.ioErr(ctx, "reading a fetch response", err)
-	}
-	return buf, nil
+	return b, nil
 }
 
 func (fc *Conn) ioErr(ctx context.Context, what string, err error) error {
