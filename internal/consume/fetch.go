@@ -402,7 +402,7 @@ func (l *brokerLoop) poke() {
 func (l *brokerLoop) run(ctx context.Context) {
 	// SessionEpoch -1 asks for a full fetch outside any fetch session
 	// (KIP-227): 0 would open a new session on the broker at every request.
-	req := &fetch.Request{ReplicaID: -1, MinBytes: int32(max(l.s.c.opts.FetchMinBytes, 1)), SessionEpoch: -1}
+	req := &fetch.Request{ReplicaID: -1, SessionEpoch: -1}
 	for ctx.Err() == nil {
 		l.takeAdds()
 		now := time.Now()
@@ -429,6 +429,8 @@ func (l *brokerLoop) run(ctx context.Context) {
 		}
 		req.MaxWaitTime = int32(max(wait, time.Millisecond) / time.Millisecond)
 		req.MaxBytes = int32(max(min(budget, maxResponseBytes), minResponseBytes))
+		// A fetch never waits for more than it may return.
+		req.MinBytes = min(int32(max(l.s.c.opts.FetchMinBytes, 1)), req.MaxBytes)
 		fctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 		err := l.fetch(fctx, req)
 		cancel()
