@@ -212,6 +212,9 @@ type Memory struct {
 	// GOMEMLIMIT when set, else 90% of the cgroup's memory limit, else 2.25
 	// times MaxBufferedBytes.
 	SoftLimit ByteSize `yaml:"soft_limit"`
+	// GCPercent is the collector's target percentage (GOGC, which wins
+	// when set); -1 leaves collections to the soft limit alone.
+	GCPercent int `yaml:"gc_percent"`
 }
 
 // Log configures log/slog output.
@@ -266,7 +269,7 @@ func Default() Config {
 				Jitter:     0.5,
 			},
 		},
-		Memory:          Memory{MaxBufferedBytes: 32 << 20},
+		Memory:          Memory{MaxBufferedBytes: 32 << 20, GCPercent: 300},
 		Log:             Log{Level: "info", Format: "auto"},
 		HTTP:            HTTP{Address: "127.0.0.1:9464", StuckAfter: Duration(2 * time.Minute)},
 		ShutdownTimeout: Duration(20 * time.Second),

@@ -83,6 +83,7 @@ func TestLoadReportsEveryProblemWithItsKey(t *testing.T) {
 			"delivery.backoff.max_elapsed: giving up on a batch needs kafka.dlq_topic",
 			"memory.max_buffered_bytes: must be at least",
 			"memory.soft_limit: must be 0 (automatic) or at least twice memory.max_buffered_bytes",
+			"memory.gc_percent: must be -1 (collections only near the soft limit) or at least 10, got 5",
 			"log.level: must be debug, info, warn or error",
 		}},
 	}

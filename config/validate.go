@@ -36,6 +36,9 @@ func (c *Config) Validate() error {
 	if c.Memory.SoftLimit != 0 && c.Memory.SoftLimit < 2*c.Memory.MaxBufferedBytes {
 		v.add("memory.soft_limit", "must be 0 (automatic) or at least twice memory.max_buffered_bytes (%d bytes): records, request bodies and the collector's room all live under it", 2*int64(c.Memory.MaxBufferedBytes))
 	}
+	if g := c.Memory.GCPercent; g != -1 && g < 10 {
+		v.add("memory.gc_percent", "must be -1 (collections only near the soft limit) or at least 10, got %d", g)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -28,7 +28,9 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	// shares its process with the broker and endpoint it embeds.
 	limit, src := memlimit.Choose(memlimit.OSEnv(), int64(cfg.Memory.SoftLimit), int64(cfg.Memory.MaxBufferedBytes))
 	memlimit.Apply(limit, src)
-	log.Info("go runtime soft memory limit", "limit", memlimit.String(limit), "from", string(src))
+	gc, gcFromEnv := memlimit.GCPercent(memlimit.OSEnv(), cfg.Memory.GCPercent)
+	memlimit.ApplyGCPercent(gc, gcFromEnv)
+	log.Info("go runtime soft memory limit", "limit", memlimit.String(limit), "from", string(src), "gc_percent", gc, "gc_percent_from_gogc", gcFromEnv)
 	if memlimit.Tight(limit, int64(cfg.Memory.MaxBufferedBytes)) {
 		log.Warn("the soft memory limit leaves little room above memory.max_buffered_bytes; the garbage collector will run hard. Lower memory.max_buffered_bytes or give the worker more memory",
 			"limit", memlimit.String(limit), "from", string(src), "max_buffered_bytes", memlimit.String(int64(cfg.Memory.MaxBufferedBytes)))

@@ -96,5 +96,36 @@ func cgroupLimit(env Env) (int64, bool) {
 	return 0, false
 }
 
+// GCPercent returns the collector's target percentage (GOGC) and whether
+// it came from the environment, which the runtime has applied already.
+// configured is memory.gc_percent.
+func GCPercent(env Env, configured int) (int, bool) {
+	v := env.Getenv("GOGC")
+	if v == "" {
+		return configured, false
+	}
+	// As the runtime reads it: "off", a number, or else its default.
+	if v == "off" {
+		return -1, true
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return n, true
+	}
+	return 100, true
+}
+
+// ApplyGCPercent sets percent unless it came from the environment.
+//
+// Under the soft limit a percentage above Go's default of 100 is the
+// cheaper choice: the limit, not the percentage, bounds the heap, so
+// letting it grow further between collections below the limit costs no
+// memory the limit did not allow anyway, and saves the collections a small
+// live heap (a caught-up worker, a light stream) brings at 100.
+func ApplyGCPercent(percent int, fromEnv bool) {
+	if !fromEnv {
+		debug.SetGCPercent(percent)
+	}
+}
+
 // String renders a limit for logs.
 func String(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }

@@ -68,3 +68,17 @@ func TestTight(t *testing.T) {
 		}
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		gogc    string
+		want    int
+		fromEnv bool
+	}{{"", 300, false}, {"150", 150, true}, {"off", -1, true}, {"x", 100, true}} {
+		got, fromEnv := GCPercent(fakeEnv(map[string]string{"GOGC": tt.gogc}, nil), 300)
+		if got != tt.want || fromEnv != tt.fromEnv {
+			t.Errorf("GOGC=%q: GCPercent = %d (from env %v), want %d (%v)", tt.gogc, got, fromEnv, tt.want, tt.fromEnv)
+		}
+	}
+}
