@@ -135,7 +135,7 @@ func cmdRefConsume(ctx context.Context, args []string, stdout, stderr io.Writer)
 			Topic:     topic,
 			Partition: partition,
 			MinBytes:  1,
-			MaxBytes:  10 << 20, // the worker's fetch_max_bytes default
+			MaxBytes:  10 << 20, // as in every earlier report (the worker's fetch_max_bytes was 10 MiB until 2026-12-02)
 			MaxWait:   250 * time.Millisecond,
 		})
 		defer r.Close()

@@ -52,7 +52,7 @@ const (
 	// are then copied out, so a response costs its size twice for a
 	// moment, and the buffers kept for responses (bodyPool) are live heap
 	// a worker whose memory share is full cannot spare. Asking for up to
-	// the whole read-ahead budget (10 MiB by default) held the heap at the
+	// the whole read-ahead budget (10 MiB, the default then) held the heap at the
 	// soft memory limit of such a worker (a stream at its quota) and the
 	// collector ran without pause: 68 CPU-s per million events against 19.
 	// Responses of 1 MiB, at least a thousand messages of a typical size,
