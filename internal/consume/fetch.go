@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,7 +96,24 @@ type part struct {
 	// loop is the broker loop that holds the part, poked when the worker
 	// frees a buffer; nil while the supervisor holds it.
 	loop atomic.Pointer[brokerLoop]
+	// ahead is the read-ahead budget the part shares with the other
+	// partitions of its topic.
+	ahead *readAhead
 }
+
+// readAhead bounds the bytes of fetched messages one topic's partitions
+// hold before their workers have handled them. The session's budget
+// (fetch_max_bytes) is split among its topics rather than shared: a
+// source whose deliveries are refused holds its workers, and with them
+// its fetched messages, and shared, those of a few such partitions used
+// up the budget of every other source, which then stopped too.
+type readAhead struct {
+	limit  int64
+	queued atomic.Int64
+}
+
+// room is what the budget leaves.
+func (r *readAhead) room() int64 { return r.limit - r.queued.Load() }
 
 // session reads the claims of one generation. Its goroutines are the
 // supervisor, one fetch loop per leader broker, and one worker per part.
@@ -104,8 +122,6 @@ type session struct {
 	parts   []*part
 	byKey   map[partitionKey]*part
 	orphans chan *part // parts whose leader must be looked up again
-	queued  atomic.Int64
-	budget  int64
 	loops   sync.WaitGroup
 	client  *kafka.Client
 	brokers net.Addr
@@ -174,7 +190,6 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 		c:        c,
 		byKey:    map[partitionKey]*part{},
 		orphans:  make(chan *part, len(claims)),
-		budget:   max(int64(c.opts.FetchMaxBytes), partitionMaxBytes),
 		client:   &kafka.Client{Addr: kafka.TCP(c.opts.Brokers...), Transport: c.transport},
 		brokers:  kafka.TCP(c.opts.Brokers...),
 		consumed: map[string]*telemetry.Tally{},
@@ -182,8 +197,19 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 		// many cores run at once: more buffers would sit idle.
 		bodies: newBodyPool(maxResponseBytes+responseSlack, runtime.GOMAXPROCS(0)),
 	}
+	ahead := map[string]*readAhead{}
+	for _, cl := range claims {
+		ahead[cl.Topic] = nil
+	}
+	// Each topic's share is at least one partition's largest response, so
+	// that every topic can always fetch: with more topics than fit, the
+	// read-ahead may then exceed fetch_max_bytes, by at most that.
+	share := max(max(int64(c.opts.FetchMaxBytes), partitionMaxBytes)/int64(len(ahead)), partitionMaxBytes)
+	for t := range ahead {
+		ahead[t] = &readAhead{limit: share}
+	}
 	for i, cl := range claims {
-		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth)}
+		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth), ahead: ahead[cl.Topic]}
 		for range depth {
 			p.free <- &fetched{}
 		}
@@ -372,6 +398,8 @@ type brokerLoop struct {
 	resp kafkawire.FetchResponse
 	rd   kafkawire.Reader
 	body []byte // the response being handled, from session.bodies
+	// budgets is scratch: the read-ahead budgets of one request's topics.
+	budgets []*readAhead
 }
 
 func (s *session) newLoop(b kafka.Broker) *brokerLoop {
@@ -408,10 +436,14 @@ func (l *brokerLoop) run(ctx context.Context) {
 		now := time.Now()
 		req.Topics = req.Topics[:0]
 		wait, asked := l.s.c.opts.FetchMaxWait, 0
-		budget := l.s.budget - l.s.queued.Load()
+		// The response may hold what the budgets of the topics asked for
+		// leave, summed once per topic.
+		budget := int64(0)
+		l.budgets = l.budgets[:0]
 		for i := range l.parts {
 			p := l.parts[(l.first+i)%len(l.parts)]
-			if len(p.free) == 0 || now.Before(p.retryAt) || budget <= 0 {
+			room := p.ahead.room()
+			if len(p.free) == 0 || now.Before(p.retryAt) || room <= 0 {
 				if p.cl.hwm.Load() > p.next {
 					wait = min(wait, backlogWait)
 				}
@@ -419,6 +451,10 @@ func (l *brokerLoop) run(ctx context.Context) {
 			}
 			appendPartition(req, p)
 			asked++
+			if !slices.Contains(l.budgets, p.ahead) {
+				l.budgets = append(l.budgets, p.ahead)
+				budget += room
+			}
 		}
 		if len(l.parts) > 0 {
 			l.first = (l.first + 1) % len(l.parts)
@@ -670,7 +706,7 @@ func (l *brokerLoop) deliver(p *part, rp *kafkawire.FetchPartition) {
 		return
 	}
 	p.next = f.through
-	l.s.queued.Add(f.bytes)
+	p.ahead.queued.Add(f.bytes)
 	p.in <- f // never blocks: a part has depth buffers in all
 }
 

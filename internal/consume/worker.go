@@ -23,7 +23,7 @@ func (s *session) work(ctx context.Context, p *part) {
 		case f = <-p.in:
 		}
 		err := s.handle(ctx, p, f, consumed)
-		s.queued.Add(-f.bytes)
+		p.ahead.queued.Add(-f.bytes)
 		s.recycle(f)
 		p.free <- f
 		if l := p.loop.Load(); l != nil {
