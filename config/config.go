@@ -94,7 +94,9 @@ type Kafka struct {
 	// duplicate per partition.
 	MaxPendingPerPartition int `yaml:"max_pending_per_partition"`
 	// FetchMaxBytes bounds the bytes of fetched messages not yet handled
-	// (the read-ahead), which live on top of memory.max_buffered_bytes.
+	// (the read-ahead), which live on top of memory.max_buffered_bytes. It
+	// is split evenly among the topics the worker reads (at least 1 MiB
+	// each), so a source whose deliveries are refused holds only its share.
 	// When a stream is at its quota both are full, and with 10 MiB the
 	// live heap sat a few MiB under the soft limit's goal: with 30% of
 	// records also throttled, 93.75 CPU-s per million events against 37.10
