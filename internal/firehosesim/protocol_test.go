@@ -15,6 +15,11 @@ import (
 // body. It checks the framing every answer must have.
 func rawCall(t *testing.T, ctx context.Context, url, target, body string) (int, http.Header, string) {
 	t.Helper()
+	return rawCallWith(t, ctx, http.DefaultClient, url, target, body)
+}
+
+func rawCallWith(t *testing.T, ctx context.Context, client *http.Client, url, target, body string) (int, http.Header, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +28,7 @@ func rawCall(t *testing.T, ctx context.Context, url, target, body string) (int, 
 		req.Header.Set("X-Amz-Target", target)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
@@ -195,8 +200,15 @@ func TestConnectionsAreReused(t *testing.T) {
 		{"Firehose_20150804.ListDeliveryStreams", `{}`},
 		{"Firehose_20150804.PutRecordBatch", `{"DeliveryStreamName":"s","Records":[{"Data":"YQ=="}]}`},
 	}
+	// One connection at most: a call waits for the previous call's
+	// connection to be put back idle (which the transport does on a
+	// goroutine of its own once the answer is read), so a call dials anew
+	// only when the server closed the connection, which is what this test
+	// is about. With no such cap, a call could race the put-back and dial.
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
 	for _, c := range calls {
-		rawCall(t, ctx, hs.URL, c.target, c.body)
+		rawCallWith(t, ctx, client, hs.URL, c.target, c.body)
 	}
 	if reused != len(calls)-1 {
 		t.Fatalf("%d of %d calls reused the connection, want %d", reused, len(calls), len(calls)-1)
