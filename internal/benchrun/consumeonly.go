@@ -42,11 +42,6 @@ func (b *bench) runConsumeOnly(ctx context.Context) *RunResult {
 	profiled := make(chan error, 1)
 	path := filepath.Join(b.work, r.Name+".cpu.pprof")
 	if b.opts.ConsumeProfile > 0 {
-		// httpAddr is not safe for concurrent first calls: learn the
-		// address before the profile and the scrapes both ask for it.
-		if _, err := w.httpAddr(ctx); err != nil {
-			return r.fail(err)
-		}
 		go func() { profiled <- w.profile(ctx, b.opts.ConsumeProfile, path) }()
 	}
 	c, err := b.awaitConsumed(ctx, w, datasetTopic, b.opts.Partitions, "bench-consumeonly", b.opts.Events)

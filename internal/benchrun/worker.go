@@ -66,8 +66,10 @@ http:
 type workerProc struct {
 	*proc
 	addrOnce sync.Once
-	addrCh   chan string
-	addr     string
+	// addr is set once, before addrKnown is closed; any number of
+	// callers may wait for it.
+	addr      string
+	addrKnown chan struct{}
 }
 
 // startWorker writes cfg next to the logs and starts `firehose-worker run`
@@ -80,7 +82,7 @@ func startWorker(bin, dir, name string, cfg workerConfig, url string, log io.Wri
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	w := &workerProc{addrCh: make(chan string, 1)}
+	w := &workerProc{addrKnown: make(chan struct{})}
 	p, err := startProc(procOptions{
 		Name: name, Path: bin, Args: []string{"run", "--config", path},
 		Env: awsEnv(url),
@@ -91,7 +93,10 @@ func startWorker(bin, dir, name string, cfg workerConfig, url string, log io.Wri
 			}
 			var rec struct{ Address string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Address != "" {
-				w.addrOnce.Do(func() { w.addrCh <- rec.Address })
+				w.addrOnce.Do(func() {
+					w.addr = rec.Address
+					close(w.addrKnown)
+				})
 			}
 		},
 	})
@@ -115,13 +120,10 @@ func awsEnv(url string) []string {
 
 // httpAddr waits for the worker to log its HTTP listener's address.
 func (w *workerProc) httpAddr(ctx context.Context) (string, error) {
-	if w.addr != "" {
-		return w.addr, nil
-	}
 	t := time.NewTimer(60 * time.Second)
 	defer t.Stop()
 	select {
-	case w.addr = <-w.addrCh:
+	case <-w.addrKnown:
 		return w.addr, nil
 	case <-w.Exited():
 		return "", fmt.Errorf("worker exited: %v", w.Err())

@@ -161,7 +161,8 @@ func (fc *Conn) deadline(ctx context.Context) (stop func()) {
 // must be that size), which is asked for only once the response has begun
 // to arrive: a long poll holds no buffer while it waits. A Fetch that
 // fails (ctx ended, I/O error) leaves the connection unusable: close it
-// and dial again.
+// and dial again. When it fails while reading the response it still
+// returns the buffer it took, so the caller can give it back.
 func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request, buf func(n int) []byte) ([]byte, error) {
 	stop := fc.deadline(ctx)
 	defer stop()
