@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -165,9 +166,10 @@ type Firehose struct {
 	Sim *firehosesim.Server
 	URL string
 
-	mu      sync.Mutex
-	records map[string][][]byte
-	changed chan struct{}
+	mu       sync.Mutex
+	records  map[string][][]byte
+	inFlight int // requests being served
+	changed  chan struct{}
 }
 
 // StartFirehose serves a simulated Firehose that accepts any stream name.
@@ -175,10 +177,43 @@ func StartFirehose(t testing.TB) *Firehose {
 	t.Helper()
 	f := &Firehose{records: map[string][][]byte{}, changed: make(chan struct{})}
 	f.Sim = firehosesim.New(firehosesim.Options{AutoCreate: true, Sink: firehosesim.SinkFunc(f.write)})
-	srv := httptest.NewServer(f.Sim)
+	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
 	return f
+}
+
+// serve counts the requests in progress around the simulator, so that a test
+// can wait for what a dead client left on the wire to land or fail.
+func (f *Firehose) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.inFlight++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.notifyLocked()
+		f.mu.Unlock()
+	}()
+	f.Sim.ServeHTTP(w, r)
+}
+
+// AwaitIdle waits until no request is being served. After a client process
+// has died, what it had already sent can still land for a few milliseconds
+// (a call past its simulated latency); counting records before that is a
+// race.
+func (f *Firehose) AwaitIdle(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	f.Await(t, timeout, "no request in progress", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.inFlight == 0
+	})
+}
+
+func (f *Firehose) notifyLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 func (f *Firehose) write(_ context.Context, stream string, recs [][]byte) error {
@@ -187,8 +222,7 @@ func (f *Firehose) write(_ context.Context, stream string, recs [][]byte) error 
 	for _, r := range recs {
 		f.records[stream] = append(f.records[stream], slices.Clone(r))
 	}
-	close(f.changed)
-	f.changed = make(chan struct{})
+	f.notifyLocked()
 	return nil
 }
 
