@@ -91,15 +91,38 @@ func (t *Tracker) TrackAt(offset int64, parts int, bytes int64, ts time.Time) *M
 		at = ts.UnixNano()
 	}
 	t.mu.Lock()
+	t.push(entry{offset: offset, at: at})
+	t.mu.Unlock()
+	return m
+}
+
+// Skip is Track(offset, 1, 0) followed by Done, for a message that needs no
+// delivery (unmapped, or finished by a previous owner) or an offset that
+// holds no message, without a Message and without onFinish, which is not
+// called. What the tracker reports is the same as after Track and Done.
+func (t *Tracker) Skip(offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.withdrawn.Load() {
+		return // frozen: see Withdraw
+	}
+	if t.head < len(t.entries) {
+		// Behind an unfinished message it is kept, done, as a finished
+		// message is: Pending and Finished count it.
+		t.push(entry{offset: offset, done: true})
+	}
+	t.next = offset + 1
+	t.finished++
+}
+
+func (t *Tracker) push(e entry) {
 	if t.head > 0 && t.head >= len(t.entries)/2 {
 		n := copy(t.entries, t.entries[t.head:])
 		t.entries = t.entries[:n]
 		t.head = 0
 	}
-	t.entries = append(t.entries, entry{offset: offset, at: at})
-	t.next = offset + 1
-	t.mu.Unlock()
-	return m
+	t.entries = append(t.entries, e)
+	t.next = e.offset + 1
 }
 
 // Done marks one part of m finished. The last part finishes the message.

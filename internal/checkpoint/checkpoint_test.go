@@ -320,3 +320,75 @@ func TestWithdrawFreezes(t *testing.T) {
 		t.Errorf("onFinish ran for %v, want all six messages", released)
 	}
 }
+
+// Skip must leave a tracker exactly as Track followed by Done does, minus
+// the onFinish call.
+func TestSkipIsTrackAndDone(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 11))
+	finishes := 0
+	skipped, tracked := NewTracker(func(*Message) { finishes++ }), NewTracker(nil)
+	var openA, openB []*Message // unfinished, same messages in both trackers
+	skips, tracks := 0, 0
+	for off := int64(0); off < 5000; off += 1 + rng.Int64N(2) { // gaps, as after compaction
+		switch r := rng.IntN(10); {
+		case r < 4:
+			skipped.Skip(off)
+			tracked.Track(off, 1, 0).Done()
+			skips++
+		case r < 7 || len(openA) == 0:
+			openA = append(openA, skipped.Track(off, 1, 0))
+			tracks++
+			openB = append(openB, tracked.Track(off, 1, 0))
+		default:
+			i := rng.IntN(len(openA))
+			openA[i].Done()
+			openB[i].Done()
+			openA = append(openA[:i], openA[i+1:]...)
+			openB = append(openB[:i], openB[i+1:]...)
+		}
+		a, aok := skipped.Committable()
+		b, bok := tracked.Committable()
+		if a != b || aok != bok {
+			t.Fatalf("at %d: Committable %d,%v after Skip, %d,%v after Track and Done", off, a, aok, b, bok)
+		}
+		if a, b := skipped.Pending(), tracked.Pending(); a != b {
+			t.Fatalf("at %d: Pending %d after Skip, %d after Track and Done", off, a, b)
+		}
+		fa, fb := skipped.Finished(nil, 8), tracked.Finished(nil, 8)
+		if len(fa) != len(fb) {
+			t.Fatalf("at %d: Finished %v after Skip, %v after Track and Done", off, fa, fb)
+		}
+		for i := range fa {
+			if fa[i] != fb[i] {
+				t.Fatalf("at %d: Finished %v after Skip, %v after Track and Done", off, fa, fb)
+			}
+		}
+		if a, b := offsetOnly(skipped.Next()), offsetOnly(tracked.Next()); a != b {
+			t.Fatalf("at %d: Next %d after Skip, %d after Track and Done", off, a, b)
+		}
+	}
+	if skips == 0 || finishes == 0 {
+		t.Fatal("the sequence skipped or finished nothing")
+	}
+	for _, m := range openA {
+		m.Done()
+	}
+	if finishes != tracks {
+		t.Errorf("onFinish ran %d times, want one per tracked message (%d): never for a skip", finishes, tracks)
+	}
+}
+
+func TestSkipAfterWithdrawChangesNothing(t *testing.T) {
+	t.Parallel()
+	tr := NewTracker(nil)
+	m := tr.Track(1, 1, 0)
+	tr.Withdraw()
+	tr.Skip(2)
+	m.Done()
+	if got := committable(t, tr); got != 1 {
+		t.Errorf("commit = %d after a skip on a withdrawn tracker, want 1", got)
+	}
+}
+
+func offsetOnly(off int64, _ bool) int64 { return off }

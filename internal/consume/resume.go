@@ -135,7 +135,7 @@ func (c *Consumer) skipFinished(cl *Claim, offset int64) bool {
 	if cl.skipAt == len(cl.inherited) || cl.inherited[cl.skipAt].First > offset {
 		return false
 	}
-	cl.Tracker.Track(offset, 1, 0).Done()
+	cl.Tracker.Skip(offset)
 	c.opts.Metrics.Resumed.Get(telemetry.AttrTopic.String(cl.Topic)).Add(1)
 	return true
 }

@@ -67,7 +67,7 @@ func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *tel
 		// The response ended in offsets that are not messages (a
 		// transaction marker, compacted-away records): mark them done so
 		// the committed offset reaches the end of the log.
-		cl.Tracker.Track(f.through-1, 1, 0).Done()
+		cl.Tracker.Skip(f.through - 1)
 	}
 	return nil
 }

@@ -177,7 +177,7 @@ func (p *Pipeline) handleEnvelope(ctx context.Context, cl *consume.Claim, src *s
 		}
 	}
 	if parts == 0 {
-		cl.Tracker.Track(m.Offset, 1, 0).Done()
+		p.finishUntracked(cl, m.Offset)
 		return nil
 	}
 	if len(letters) > 0 {

@@ -36,7 +36,10 @@ func (ackClient) PutRecordBatch(_ context.Context, in *firehose.PutRecordBatchIn
 
 // benchHandler is a pipeline over an endpoint that acknowledges at once,
 // with one claim to hand messages to, so Handle is measured without Kafka.
-func benchHandler(b *testing.B) (*Pipeline, *consume.Claim) {
+func benchHandler(b *testing.B, rows ...config.Mapping) (*Pipeline, *consume.Claim) {
+	if len(rows) == 0 {
+		rows = []config.Mapping{{Event: "Order Completed", Stream: "orders"}, {Event: "page", Stream: "pages"}, {Event: "*", Stream: "everything"}}
+	}
 	cfg := config.Default()
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
 	cfg.Kafka.GroupID = "g"
@@ -45,7 +48,7 @@ func benchHandler(b *testing.B) (*Pipeline, *consume.Claim) {
 	// the figure is the cost of handling, not of waiting for the cap.
 	cfg.Batch.Linger = config.Duration(time.Millisecond)
 	cfg.Sources = []config.Source{{ID: "s", Topics: []string{"t"}, Region: "us-west-2", Routing: config.RoutingAll,
-		MappedStreams: []config.Mapping{{Event: "Order Completed", Stream: "orders"}, {Event: "page", Stream: "pages"}, {Event: "*", Stream: "everything"}}}}
+		MappedStreams: rows}}
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
@@ -77,7 +80,9 @@ func benchValues() (singles [][]byte, envelope []byte) {
 
 // BenchmarkHandle compares a message that arrives alone with the same
 // message inside an envelope: each op is envelopeSize messages either way,
-// and ns/msg is the cost of one.
+// and ns/msg is the cost of one. unmapped is the single message under a
+// mapping that matches nothing: decoding, validating and skipping it, the
+// consume-only row of make bench without Kafka.
 func BenchmarkHandle(b *testing.B) {
 	singles, envelope := benchValues()
 	var bytesPerOp int
@@ -99,6 +104,27 @@ func BenchmarkHandle(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		}
+		reportPerMessage(b, cpu)
+	})
+	b.Run("unmapped", func(b *testing.B) {
+		p, cl := benchHandler(b, config.Mapping{Event: "Never Sent", Stream: "nowhere"})
+		b.SetBytes(int64(bytesPerOp))
+		b.ReportAllocs()
+		var off int64
+		m := &kafka.Message{Topic: "t"}
+		cpu := cpuTime()
+		for b.Loop() {
+			for _, v := range singles {
+				m.Value, m.Offset = v, off
+				off++
+				if err := p.Handle(b.Context(), cl, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if st := p.Stats(); st.Finished != st.Consumed {
+			b.Fatalf("%d messages handled, %d finished: an unmapped message must finish at once", st.Consumed, st.Finished)
 		}
 		reportPerMessage(b, cpu)
 	})

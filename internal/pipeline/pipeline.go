@@ -502,7 +502,15 @@ func (p *Pipeline) tooLarge(ctx context.Context, cl *consume.Claim, src *source,
 
 func (p *Pipeline) skip(ctx context.Context, cl *consume.Claim, m *kafka.Message, outcome string) {
 	p.skipped[outcome].Add(1)
-	cl.Tracker.Track(m.Offset, 1, 0).Done()
+	p.finishUntracked(cl, m.Offset)
+}
+
+// finishUntracked finishes the message at offset, which holds no memory and
+// no parts: what release does for a tracked one, without tracking it.
+func (p *Pipeline) finishUntracked(cl *consume.Claim, offset int64) {
+	cl.Tracker.Skip(offset)
+	p.deps.Health.Progress()
+	p.stats.finished.Add(1)
 }
 
 func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
@@ -517,7 +525,7 @@ func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
 func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, reason, detail, stream string) error {
 	if p.dlq == nil {
 		p.drop(src, m, reason, detail)
-		cl.Tracker.Track(m.Offset, 1, 0).Done()
+		p.finishUntracked(cl, m.Offset)
 		return nil
 	}
 	size, err := p.reserve(ctx, src, len(m.Value))

@@ -190,6 +190,10 @@ func TestHealth(t *testing.T) {
 	if ok, why := h.Ready(); !ok {
 		t.Errorf("still unready after progress: %s", why)
 	}
+	now = now.Add(60 * time.Millisecond)
+	if ok, _ := h.Ready(); ok {
+		t.Error("ready again past stuck_after with no progress since the last probe")
+	}
 	h.InFlight(-1)
 	var nilHealth *Health
 	nilHealth.Progress()
