@@ -76,28 +76,171 @@ func (p *parser) spaceSlow() {
 	}
 }
 
+// value parses the value at p.i, whatever its nesting, in one loop over
+// local copies of the text and the position: the recursive parser this
+// replaces spent about a third of its time calling itself and storing p.i
+// between calls. Containers are tracked in a bit stack (1: object), top-level
+// members captured as before, and errors leave p.i where the old parser
+// did.
 func (p *parser) value() error {
-	if p.i >= len(p.v) {
-		return errSyntax
+	v, i := p.v, p.i
+	base := p.depth
+	depth := 0 // containers open since this call, above base
+	var objs [MaxDepth/64 + 1]uint64
+	capture := len(p.keys) > 0
+	var keyLit []byte
+	keyEsc := false
+	vStart := 0
+	needKey := false
+	for {
+		if needKey {
+			// A member of the object on top: "key" ws ':' ws.
+			needKey = false
+			if i >= len(v) || v[i] != '"' {
+				p.i = i
+				return errSyntax
+			}
+			kStart := i
+			end, esc, ok := scanString(v, i)
+			if !ok {
+				p.i = end
+				return errSyntax
+			}
+			i = end
+			if i < len(v) && v[i] <= ' ' {
+				i = p.skipSpace(v, i)
+			}
+			if i >= len(v) || v[i] != ':' {
+				p.i = i
+				return errSyntax
+			}
+			i++
+			if i < len(v) && v[i] <= ' ' {
+				i = p.skipSpace(v, i)
+			}
+			if base+depth == 1 {
+				keyLit, keyEsc, vStart = v[kStart:end], esc, i
+			}
+		}
+
+		// A value at i.
+		if i >= len(v) {
+			p.i = i
+			return errSyntax
+		}
+		switch c := v[i]; {
+		case c == '"':
+			end, _, ok := scanString(v, i)
+			if !ok {
+				p.i = end
+				return errSyntax
+			}
+			i = end
+		case c == '{' || c == '[':
+			if base+depth+1 > MaxDepth {
+				p.i = i
+				return errTooDeep
+			}
+			depth++
+			obj := c == '{'
+			if obj {
+				objs[depth>>6] |= 1 << (depth & 63)
+			} else {
+				objs[depth>>6] &^= 1 << (depth & 63)
+			}
+			i++
+			if i < len(v) && v[i] <= ' ' {
+				i = p.skipSpace(v, i)
+			}
+			if i < len(v) && (v[i] == '}' && obj || v[i] == ']' && !obj) {
+				i++
+				depth--
+				break // an empty container: a value that just ended
+			}
+			needKey = obj
+			continue
+		case c == 't':
+			if !hasWord(v, i, "true") {
+				p.i = i
+				return errSyntax
+			}
+			i += 4
+		case c == 'f':
+			if !hasWord(v, i, "false") {
+				p.i = i
+				return errSyntax
+			}
+			i += 5
+		case c == 'n':
+			if !hasWord(v, i, "null") {
+				p.i = i
+				return errSyntax
+			}
+			i += 4
+		case c == '-' || (c >= '0' && c <= '9'):
+			end, ok := scanNumber(v, i)
+			if !ok {
+				p.i = end
+				return errSyntax
+			}
+			i = end
+		default:
+			p.i = i
+			return errSyntax
+		}
+
+		// A value ended at i: what follows it in its container.
+		for {
+			if depth == 0 {
+				p.i = i
+				return nil
+			}
+			obj := objs[depth>>6]&(1<<(depth&63)) != 0
+			if obj && capture && base+depth == 1 {
+				p.capture(keyLit, keyEsc, v[vStart:i])
+			}
+			if i < len(v) && v[i] <= ' ' {
+				i = p.skipSpace(v, i)
+			}
+			if i >= len(v) {
+				p.i = i
+				return errSyntax
+			}
+			if c := v[i]; c == ',' {
+				i++
+				if i < len(v) && v[i] <= ' ' {
+					i = p.skipSpace(v, i)
+				}
+				needKey = obj
+				break
+			} else if c == '}' && obj || c == ']' && !obj {
+				i++
+				depth--
+				continue
+			}
+			p.i = i
+			return errSyntax
+		}
 	}
-	switch c := p.v[p.i]; {
-	case c == '{':
-		return p.objectBody()
-	case c == '[':
-		return p.array()
-	case c == '"':
-		_, err := p.str()
-		return err
-	case c == 't':
-		return p.literal("true")
-	case c == 'f':
-		return p.literal("false")
-	case c == 'n':
-		return p.literal("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number()
+}
+
+// skipSpace returns the position of the first non-whitespace byte at or
+// after i, and notes whitespace outside strings.
+//
+//go:noinline
+func (p *parser) skipSpace(v []byte, i int) int {
+	start := i
+	for i < len(v) && isSpace(v[i]) {
+		i++
 	}
-	return errSyntax
+	if i != start {
+		p.compact = false
+	}
+	return i
+}
+
+func hasWord(v []byte, i int, word string) bool {
+	return len(v)-i >= len(word) && string(v[i:i+len(word)]) == word
 }
 
 // open enters the container whose opening bracket is at p.i and reports
@@ -137,39 +280,6 @@ func (p *parser) next(closer byte) (done bool, err error) {
 	return false, errSyntax
 }
 
-func (p *parser) objectBody() error {
-	if empty, err := p.open('}'); empty || err != nil {
-		return err
-	}
-	for {
-		if p.i >= len(p.v) || p.v[p.i] != '"' {
-			return errSyntax
-		}
-		kStart := p.i + 1
-		escaped, err := p.str()
-		if err != nil {
-			return err
-		}
-		keyLit := p.v[kStart-1 : p.i]
-		p.space()
-		if p.i >= len(p.v) || p.v[p.i] != ':' {
-			return errSyntax
-		}
-		p.i++
-		p.space()
-		vStart := p.i
-		if err := p.value(); err != nil {
-			return err
-		}
-		if p.depth == 1 && len(p.keys) > 0 {
-			p.capture(keyLit, escaped, p.v[vStart:p.i])
-		}
-		if done, err := p.next('}'); done || err != nil {
-			return err
-		}
-	}
-}
-
 // capture keeps val when the key literal (quotes included) names one of the
 // wanted members. Keys compare exactly, after unescaping: Segment's field
 // names are case-sensitive.
@@ -186,20 +296,6 @@ func (p *parser) capture(keyLit []byte, escaped bool, val []byte) {
 	}
 }
 
-func (p *parser) array() error {
-	if empty, err := p.open(']'); empty || err != nil {
-		return err
-	}
-	for {
-		if err := p.value(); err != nil {
-			return err
-		}
-		if done, err := p.next(']'); done || err != nil {
-			return err
-		}
-	}
-}
-
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
@@ -209,20 +305,34 @@ const (
 // fast path through a string: '"', '\\', control characters and non-ASCII.
 // Only the lowest mark is exact (a borrow can mark bytes above it), which is
 // the only one used.
+//
+// A byte is 0 after the XOR with '"' or '\\' exactly when it is that
+// character, and below 0x20 exactly when subtracting 0x20 borrows; for an
+// ASCII byte the subtraction sets its high bit only then, and a non-ASCII
+// byte is marked anyway. The XORs keep the high bit of x, so no "&^ x" per
+// term is needed: one OR of x marks the non-ASCII bytes for all three.
 func special(x uint64) uint64 {
 	q := x ^ ('"' * ones)
 	b := x ^ ('\\' * ones)
-	return ((q - ones) &^ q & highs) |
-		((b - ones) &^ b & highs) |
-		((x - 0x20*ones) &^ x & highs) |
-		(x & highs)
+	return ((q - ones) | (b - ones) | (x - 0x20*ones) | x) & highs
 }
 
 // str parses a string starting at its opening quote and reports whether it
 // holds escapes.
 func (p *parser) str() (escaped bool, err error) {
-	v := p.v
-	i := p.i + 1
+	end, escaped, ok := scanString(p.v, p.i)
+	p.i = end
+	if !ok {
+		return escaped, errSyntax
+	}
+	return escaped, nil
+}
+
+// scanString checks the string whose opening quote is at i. It returns the
+// position after its closing quote, or, when ok is false, where it breaks
+// RFC 8259 (bad escape, control character, bad UTF-8, no end).
+func scanString(v []byte, i int) (end int, escaped, ok bool) {
+	i++
 	for {
 		for i+8 <= len(v) {
 			m := special(binary.LittleEndian.Uint64(v[i:]))
@@ -233,40 +343,33 @@ func (p *parser) str() (escaped bool, err error) {
 			i += 8
 		}
 		if i >= len(v) {
-			p.i = i
-			return escaped, errSyntax
+			return i, escaped, false
 		}
 		switch c := v[i]; {
 		case c == '"':
-			p.i = i + 1
-			return escaped, nil
+			return i + 1, escaped, true
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(v) {
-				p.i = i
-				return escaped, errSyntax
+				return i, escaped, false
 			}
 			switch v[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(v) || !isHex(v[i+2]) || !isHex(v[i+3]) || !isHex(v[i+4]) || !isHex(v[i+5]) {
-					p.i = i
-					return escaped, errSyntax
+					return i, escaped, false
 				}
 				i += 6
 			default:
-				p.i = i
-				return escaped, errSyntax
+				return i, escaped, false
 			}
 		case c < 0x20:
-			p.i = i
-			return escaped, errSyntax
+			return i, escaped, false
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(v[i:])
 			if r == utf8.RuneError && size == 1 {
-				p.i = i
-				return escaped, errSyntax
+				return i, escaped, false
 			}
 			i += size
 		default:
@@ -287,10 +390,10 @@ func (p *parser) literal(word string) error {
 	return nil
 }
 
-// number accepts -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? and keeps no
-// value: the record carries the number's text as written.
-func (p *parser) number() error {
-	v, i := p.v, p.i
+// scanNumber accepts -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at i
+// and keeps no value: the record carries the number's text as written. It
+// returns the position after the number, or where it breaks.
+func scanNumber(v []byte, i int) (end int, ok bool) {
 	if v[i] == '-' {
 		i++
 	}
@@ -300,14 +403,12 @@ func (p *parser) number() error {
 	case i < len(v) && v[i] >= '1' && v[i] <= '9':
 		i = digits(v, i+1)
 	default:
-		p.i = i
-		return errSyntax
+		return i, false
 	}
 	if i < len(v) && v[i] == '.' {
 		j := digits(v, i+1)
 		if j == i+1 {
-			p.i = j
-			return errSyntax
+			return j, false
 		}
 		i = j
 	}
@@ -318,13 +419,11 @@ func (p *parser) number() error {
 		}
 		j := digits(v, i)
 		if j == i {
-			p.i = j
-			return errSyntax
+			return j, false
 		}
 		i = j
 	}
-	p.i = i
-	return nil
+	return i, true
 }
 
 func digits(v []byte, i int) int {

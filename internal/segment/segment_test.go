@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -214,5 +215,58 @@ func TestRecordIsTheCompactValueItself(t *testing.T) {
 	}
 	if rec := Record(pretty, sc); string(rec) != `{"type":"page","n":1}` || cap(rec) != len(rec) {
 		t.Errorf("Record(pretty) = %q, want the compaction without a newline", rec)
+	}
+}
+
+// The parser tracks which containers are objects in a bit stack of 64-bit
+// words; the fuzzer seldom nests past the first word. Mixed nesting up to
+// MaxDepth must be accepted, and a closer that does not match its opener
+// refused, at every depth, both sides of each word boundary included.
+func TestMixedNestingAcrossDepths(t *testing.T) {
+	t.Parallel()
+	nest := func(n int) (open, close string) {
+		var o, c strings.Builder
+		for k := 1; k < n; k++ { // the message itself is depth 1
+			if k%3 == 0 {
+				o.WriteString(`[1,`)
+				c.WriteString(`]`)
+			} else {
+				o.WriteString(`{"k":`)
+				c.WriteString(`}`)
+			}
+		}
+		cl := []byte(c.String())
+		slices.Reverse(cl)
+		return o.String(), string(cl)
+	}
+	for _, n := range []int{2, 63, 64, 65, 66, 127, 128, 129, MaxDepth - 1, MaxDepth} {
+		o, c := nest(n)
+		var d Decoder
+		in := `{"type":"page","a":` + o + `true` + c + `,"event":"x"}`
+		msg, _, err := d.Decode([]byte(in))
+		if err != nil || string(msg.Type) != "page" || string(msg.Event) != "x" {
+			t.Fatalf("depth %d: Decode = %q, %q, %v; want page, x, nil", n, msg.Type, msg.Event, err)
+		}
+		if n < 3 {
+			continue
+		}
+		// Swap the innermost closer for the other kind.
+		bad := []byte(c)
+		if bad[0] == '}' {
+			bad[0] = ']'
+		} else {
+			bad[0] = '}'
+		}
+		in = `{"type":"page","a":` + o + `true` + string(bad) + `}`
+		var se *Error
+		if _, _, err := d.Decode([]byte(in)); !errors.As(err, &se) || se.Reason != ReasonNotJSON {
+			t.Errorf("depth %d, mismatched closer: Decode = %v, want %s", n, err, ReasonNotJSON)
+		}
+	}
+	o, c := nest(MaxDepth + 1)
+	var se *Error
+	var d Decoder
+	if _, _, err := d.Decode([]byte(`{"type":"page","a":` + o + `true` + c + `}`)); !errors.As(err, &se) || se.Reason != ReasonTooDeep {
+		t.Errorf("depth %d: Decode = %v, want %s", MaxDepth+1, err, ReasonTooDeep)
 	}
 }
