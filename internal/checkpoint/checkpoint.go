@@ -99,7 +99,9 @@ func (t *Tracker) TrackAt(offset int64, parts int, bytes int64, ts time.Time) *M
 // Skip is Track(offset, 1, 0) followed by Done, for a message that needs no
 // delivery (unmapped, or finished by a previous owner) or an offset that
 // holds no message, without a Message and without onFinish, which is not
-// called. What the tracker reports is the same as after Track and Done.
+// called. What the tracker reports is the same as after Track and Done,
+// except on a withdrawn tracker, which Skip leaves as it is (Track would
+// add a message that never finishes there).
 func (t *Tracker) Skip(offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -91,59 +91,40 @@ func BenchmarkHandle(b *testing.B) {
 	}
 	b.Run("single", func(b *testing.B) {
 		p, cl := benchHandler(b)
-		b.SetBytes(int64(bytesPerOp))
-		b.ReportAllocs()
-		var off int64
-		m := &kafka.Message{Topic: "t"}
-		cpu := cpuTime()
-		for b.Loop() {
-			for _, v := range singles {
-				m.Value, m.Offset = v, off
-				off++
-				if err := p.Handle(b.Context(), cl, m); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		reportPerMessage(b, cpu)
+		handleEach(b, p, cl, singles, bytesPerOp)
 	})
 	b.Run("unmapped", func(b *testing.B) {
 		p, cl := benchHandler(b, config.Mapping{Event: "Never Sent", Stream: "nowhere"})
-		b.SetBytes(int64(bytesPerOp))
-		b.ReportAllocs()
-		var off int64
-		m := &kafka.Message{Topic: "t"}
-		cpu := cpuTime()
-		for b.Loop() {
-			for _, v := range singles {
-				m.Value, m.Offset = v, off
-				off++
-				if err := p.Handle(b.Context(), cl, m); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
+		handleEach(b, p, cl, singles, bytesPerOp)
 		if st := p.Stats(); st.Finished != st.Consumed {
 			b.Fatalf("%d messages handled, %d finished: an unmapped message must finish at once", st.Consumed, st.Finished)
 		}
-		reportPerMessage(b, cpu)
 	})
 	b.Run("envelope", func(b *testing.B) {
 		p, cl := benchHandler(b)
-		b.SetBytes(int64(bytesPerOp))
-		b.ReportAllocs()
-		var off int64
-		m := &kafka.Message{Topic: "t"}
-		cpu := cpuTime()
-		for b.Loop() {
-			m.Value, m.Offset = envelope, off
+		handleEach(b, p, cl, [][]byte{envelope}, bytesPerOp)
+	})
+}
+
+// handleEach hands each of values to p per op, as consecutive offsets of
+// cl, and reports the cost per message (an op is envelopeSize messages,
+// bytesPerOp of them, alone or in one envelope).
+func handleEach(b *testing.B, p *Pipeline, cl *consume.Claim, values [][]byte, bytesPerOp int) {
+	b.SetBytes(int64(bytesPerOp))
+	b.ReportAllocs()
+	var off int64
+	m := &kafka.Message{Topic: "t"}
+	cpu := cpuTime()
+	for b.Loop() {
+		for _, v := range values {
+			m.Value, m.Offset = v, off
 			off++
 			if err := p.Handle(b.Context(), cl, m); err != nil {
 				b.Fatal(err)
 			}
 		}
-		reportPerMessage(b, cpu)
-	})
+	}
+	reportPerMessage(b, cpu)
 }
 
 // reportPerMessage reports ns/msg, the wall time per message, and

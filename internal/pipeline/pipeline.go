@@ -405,6 +405,11 @@ func (p *Pipeline) release(src *source, m *checkpoint.Message) {
 	if ts := m.Time(); !ts.IsZero() {
 		p.metrics.EndToEnd.Record(context.Background(), time.Since(ts).Seconds())
 	}
+	p.finished()
+}
+
+// finished counts one finished message, tracked or not.
+func (p *Pipeline) finished() {
 	p.deps.Health.Progress()
 	p.stats.finished.Add(1)
 }
@@ -506,11 +511,10 @@ func (p *Pipeline) skip(ctx context.Context, cl *consume.Claim, m *kafka.Message
 }
 
 // finishUntracked finishes the message at offset, which holds no memory and
-// no parts: what release does for a tracked one, without tracking it.
+// no parts, without tracking it (release never runs for it).
 func (p *Pipeline) finishUntracked(cl *consume.Claim, offset int64) {
 	cl.Tracker.Skip(offset)
-	p.deps.Health.Progress()
-	p.stats.finished.Add(1)
+	p.finished()
 }
 
 func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {

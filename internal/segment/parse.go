@@ -60,21 +60,10 @@ func (p *parser) space() {
 	p.spaceSlow()
 }
 
+// spaceSlow keeps space within the inlining budget.
+//
 //go:noinline
-func (p *parser) spaceSlow() {
-	start := p.i
-	for p.i < len(p.v) {
-		switch p.v[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-			continue
-		}
-		break
-	}
-	if p.i != start {
-		p.compact = false
-	}
-}
+func (p *parser) spaceSlow() { p.i = p.skipSpace(p.v, p.i) }
 
 // value parses the value at p.i, whatever its nesting, in one loop over
 // local copies of the text and the position: the recursive parser this
@@ -107,17 +96,13 @@ func (p *parser) value() error {
 				return errSyntax
 			}
 			i = end
-			if i < len(v) && v[i] <= ' ' {
-				i = p.skipSpace(v, i)
-			}
+			i = p.ws(v, i)
 			if i >= len(v) || v[i] != ':' {
 				p.i = i
 				return errSyntax
 			}
 			i++
-			if i < len(v) && v[i] <= ' ' {
-				i = p.skipSpace(v, i)
-			}
+			i = p.ws(v, i)
 			if base+depth == 1 {
 				keyLit, keyEsc, vStart = v[kStart:end], esc, i
 			}
@@ -149,9 +134,7 @@ func (p *parser) value() error {
 				objs[depth>>6] &^= 1 << (depth & 63)
 			}
 			i++
-			if i < len(v) && v[i] <= ' ' {
-				i = p.skipSpace(v, i)
-			}
+			i = p.ws(v, i)
 			if i < len(v) && (v[i] == '}' && obj || v[i] == ']' && !obj) {
 				i++
 				depth--
@@ -199,18 +182,14 @@ func (p *parser) value() error {
 			if obj && capture && base+depth == 1 {
 				p.capture(keyLit, keyEsc, v[vStart:i])
 			}
-			if i < len(v) && v[i] <= ' ' {
-				i = p.skipSpace(v, i)
-			}
+			i = p.ws(v, i)
 			if i >= len(v) {
 				p.i = i
 				return errSyntax
 			}
 			if c := v[i]; c == ',' {
 				i++
-				if i < len(v) && v[i] <= ' ' {
-					i = p.skipSpace(v, i)
-				}
+				i = p.ws(v, i)
 				needKey = obj
 				break
 			} else if c == '}' && obj || c == ']' && !obj {
@@ -224,9 +203,16 @@ func (p *parser) value() error {
 	}
 }
 
-// skipSpace returns the position of the first non-whitespace byte at or
-// after i, and notes whitespace outside strings.
-//
+// ws returns the position of the first non-whitespace byte at or after i,
+// and notes whitespace outside strings. Most values are compact, so the
+// common case, a token right at i, is inlined and returns at once.
+func (p *parser) ws(v []byte, i int) int {
+	if i < len(v) && v[i] > ' ' {
+		return i
+	}
+	return p.skipSpace(v, i)
+}
+
 //go:noinline
 func (p *parser) skipSpace(v []byte, i int) int {
 	start := i
@@ -380,14 +366,6 @@ func scanString(v []byte, i int) (end int, escaped, ok bool) {
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
-func (p *parser) literal(word string) error {
-	if len(p.v)-p.i < len(word) || string(p.v[p.i:p.i+len(word)]) != word {
-		return errSyntax
-	}
-	p.i += len(word)
-	return nil
 }
 
 // scanNumber accepts -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at i
