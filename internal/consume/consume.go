@@ -30,7 +30,9 @@ type Handler interface {
 	// Handle takes one message of c. It returns once the message is tracked
 	// in c.Tracker (not when it is delivered); blocking here is how
 	// backpressure stops fetching. It returns an error only when ctx ends.
-	// *m is reused for the next message: keep its fields, not m.
+	// *m is reused for the next message: keep its fields, not m. The
+	// memory of m.Key and m.Value is reused once Handle returns: copy what
+	// is kept longer. Its headers are m's own.
 	Handle(ctx context.Context, c *Claim, m *kafka.Message) error
 	// Flush sends every buffered record now instead of after its linger, so
 	// revoked partitions and shutdown do not wait for it.

@@ -130,6 +130,9 @@ type session struct {
 	// retained are bounded by what is in flight (the read-ahead budget),
 	// not by the partition count times each one's deepest response.
 	msgs sync.Pool
+	// slabs holds the memory of fetched messages' keys and values (see
+	// arena), shared the same way.
+	slabs sync.Pool
 	// bodies recycles fetch response buffers among the broker loops.
 	bodies   *bodyPool
 	consumed map[string]*telemetry.Tally
@@ -211,7 +214,7 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 	for i, cl := range claims {
 		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth), ahead: ahead[cl.Topic]}
 		for range depth {
-			p.free <- &fetched{}
+			p.free <- &fetched{mem: arena{pool: &s.slabs}}
 		}
 		s.parts = append(s.parts, p)
 		s.byKey[partitionKey{cl.Topic, cl.Partition}] = p
@@ -745,8 +748,10 @@ func (l *brokerLoop) offsetOutOfRange(ctx context.Context, p *part) {
 		"partition", p.cl.String(), "offset", from, "now", p.next)
 }
 
-// recycle puts f's message slice back for any partition's next response.
+// recycle puts f's message slice and memory back for any partition's next
+// response.
 func (s *session) recycle(f *fetched) {
+	f.mem.release()
 	if f.msgs == nil {
 		return
 	}

@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/firehose-worker/firehose-worker/config"
+	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
+	"github.com/firehose-worker/firehose-worker/internal/consume"
+	"github.com/firehose-worker/firehose-worker/internal/delivery"
+)
+
+// keepClient accepts every record and keeps a copy of each.
+type keepClient struct {
+	mu    sync.Mutex
+	recs  []string
+	added chan struct{} // signalled after each call
+}
+
+func (c *keepClient) PutRecordBatch(_ context.Context, in *firehose.PutRecordBatchInput, _ ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error) {
+	c.mu.Lock()
+	for _, r := range in.Records {
+		c.recs = append(c.recs, string(r.Data))
+	}
+	c.mu.Unlock()
+	select {
+	case c.added <- struct{}{}:
+	default:
+	}
+	return &firehose.PutRecordBatchOutput{FailedPutCount: aws.Int32(0), RequestResponses: make([]types.PutRecordBatchResponseEntry, len(in.Records))}, nil
+}
+
+func (c *keepClient) records() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.recs)
+}
+
+// The consumer reuses a message's key and value memory once Handle returns
+// (consume.Handler). Every value here is overwritten right after Handle,
+// as the next response would: what reaches Firehose must still be the
+// message as it was, whether it was compact (its own record), needed
+// compacting, or was an envelope's item.
+func TestKeptMessagesSurviveTheConsumerReusingTheirMemory(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
+	cfg.Kafka.GroupID = "g"
+	cfg.Batch.Linger = config.Duration(time.Hour) // nothing is sent before the overwrite
+	cfg.Sources = []config.Source{{ID: "s", Topics: []string{"t"}, Region: "us-west-2", Routing: config.RoutingAll,
+		MappedStreams: []config.Mapping{{Event: "*", Stream: "everything"}}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	client := &keepClient{added: make(chan struct{}, 1)}
+	p, err := New(t.Context(), &cfg, Deps{Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return client, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cancelSend(); p.inflight.Wait() })
+	cl := &consume.Claim{Topic: "t", Tracker: checkpoint.NewTracker(p.releaser("t"))}
+
+	values := []string{
+		`{"type":"track","event":"Signed In","userId":"u1","messageId":"m-1"}`,
+		`{ "type": "page", "name": "Home", "messageId": "m-2" }`,
+		`{"batch":[{"type":"identify","userId":"u2","messageId":"m-3"},{"type":"screen","name":"S","messageId":"m-4"}],"sentAt":"2026-12-02T10:00:00Z"}`,
+	}
+	want := []string{
+		`{"type":"track","event":"Signed In","userId":"u1","messageId":"m-1"}`,
+		`{"type":"page","name":"Home","messageId":"m-2"}`,
+		`{"type":"identify","userId":"u2","messageId":"m-3"}`,
+		`{"type":"screen","name":"S","messageId":"m-4"}`,
+	}
+	for i, v := range values {
+		mem := []byte("key-" + v)
+		m := &kafka.Message{Topic: "t", Offset: int64(i), Key: mem[:4:4], Value: mem[4:]}
+		if err := p.Handle(t.Context(), cl, m); err != nil {
+			t.Fatal(err)
+		}
+		copy(mem, bytes.Repeat([]byte{0xff}, len(mem)))
+	}
+	p.Flush()
+	timeout := time.After(10 * time.Second)
+	for len(client.records()) < len(want) {
+		select {
+		case <-client.added:
+		case <-timeout:
+			t.Fatalf("%d of %d records delivered in 10 s", len(client.records()), len(want))
+		}
+	}
+	got := client.records()
+	for i := range got {
+		got[i] = strings.TrimSuffix(got[i], "\n")
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered after the consumer reused the memory:\n got %q\nwant %q", got, want)
+	}
+}
+
+// own copies a key and a value that share no memory with the original, and
+// keeps nil, empty and present apart (a dead letter writes them as they
+// came: an empty value is not a tombstone).
+func TestOwnCopiesKeyAndValue(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ key, value []byte }{
+		{nil, nil}, {nil, []byte{}}, {[]byte{}, nil}, {[]byte("k"), []byte("v")}, {nil, []byte("value")}, {[]byte("key"), []byte{}},
+	} {
+		m := kafka.Message{Key: bytes.Clone(c.key), Value: bytes.Clone(c.value)}
+		ok, ov := m.Key, m.Value
+		own(&m)
+		if (m.Key == nil) != (c.key == nil) || (m.Value == nil) != (c.value == nil) || !bytes.Equal(m.Key, c.key) || !bytes.Equal(m.Value, c.value) {
+			t.Fatalf("own(%q, %q) gave (%q, %q)", c.key, c.value, m.Key, m.Value)
+		}
+		for i := range ok {
+			ok[i] = 0xff
+		}
+		for i := range ov {
+			ov[i] = 0xff
+		}
+		if !bytes.Equal(m.Key, c.key) || !bytes.Equal(m.Value, c.value) {
+			t.Fatalf("own(%q, %q) shares memory with the original", c.key, c.value)
+		}
+		if len(m.Key) > 0 && cap(m.Key) != len(m.Key) {
+			t.Fatalf("the key's capacity reaches into the value")
+		}
+	}
+}
