@@ -212,9 +212,15 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 		ahead[t] = &readAhead{limit: share}
 	}
 	for i, cl := range claims {
+		// Messages all kept are copied once, into memory of their own;
+		// copying them into slabs first would copy each twice.
+		slabs := &s.slabs
+		if c.opts.KeepsAll != nil && c.opts.KeepsAll(cl.Topic) {
+			slabs = nil
+		}
 		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth), ahead: ahead[cl.Topic]}
 		for range depth {
-			p.free <- &fetched{mem: arena{pool: &s.slabs}}
+			p.free <- &fetched{mem: arena{pool: slabs}}
 		}
 		s.parts = append(s.parts, p)
 		s.byKey[partitionKey{cl.Topic, cl.Partition}] = p

@@ -122,7 +122,9 @@ type arena struct {
 	room  []byte // the unused end of the last slab
 }
 
-// alloc returns n bytes (of unspecified content) valid until release.
+// alloc returns n bytes (of unspecified content) valid until release. An
+// arena with no pool gives memory of its own every time, which release
+// leaves alone.
 func (a *arena) alloc(n int) []byte {
 	if n == 0 {
 		return []byte{} // never nil: an empty value is not a missing one

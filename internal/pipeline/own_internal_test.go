@@ -58,7 +58,10 @@ func TestKeptMessagesSurviveTheConsumerReusingTheirMemory(t *testing.T) {
 	cfg.Kafka.GroupID = "g"
 	cfg.Batch.Linger = config.Duration(time.Hour) // nothing is sent before the overwrite
 	cfg.Sources = []config.Source{{ID: "s", Topics: []string{"t"}, Region: "us-west-2", Routing: config.RoutingAll,
-		MappedStreams: []config.Mapping{{Event: "*", Stream: "everything"}}}}
+		// No "*" row: the consumer reuses these values' memory (see
+		// consume.Options.KeepsAll), so the pipeline must copy them.
+		MappedStreams: []config.Mapping{{Event: "track", Stream: "everything"}, {Event: "page", Stream: "everything"},
+			{Event: "identify", Stream: "everything"}, {Event: "screen", Stream: "everything"}}}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

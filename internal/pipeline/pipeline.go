@@ -349,13 +349,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		FetchMinBytes:     int(k.FetchMinBytes),
 		MaxPending:        k.MaxPendingPerPartition,
 		MetadataMaxBytes:  k.CommitMetadataMaxBytes,
-		OnFinish:          p.releaser,
-		Transport:         p.deps.Transport,
-		Logger:            p.log,
-		Metrics:           p.metrics,
-		Health:            p.deps.Health,
-		Status:            p.deps.Status,
-		Tracer:            p.tracer(),
+		KeepsAll: func(topic string) bool {
+			src := p.topics[topic]
+			return src != nil && src.table.MatchesAll()
+		},
+		OnFinish:  p.releaser,
+		Transport: p.deps.Transport,
+		Logger:    p.log,
+		Metrics:   p.metrics,
+		Health:    p.deps.Health,
+		Status:    p.deps.Status,
+		Tracer:    p.tracer(),
 	}, p)
 	err := c.Run(ctx)
 	// The consumer has drained (or timed out draining) and committed. Work
@@ -460,8 +464,8 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 		return nil
 	}
 	// From here the message is kept past Handle, in its record and its
-	// dead letter's origin, and the consumer reuses its memory after.
-	own(m)
+	// dead letter's origin.
+	src.own(m)
 	// The record is the value itself when it is compact (most are), else a
 	// compacted copy; either way without the newline the request encoder
 	// adds, which Size counts.
@@ -527,10 +531,18 @@ func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
 	}
 }
 
-// own gives m's key and value memory of their own, one allocation for both,
-// for a path that keeps them after Handle returns: the consumer reuses
-// theirs for later responses (see consume.Handler). Messages that are only
-// looked at (unmapped, integrations off, dropped) never pay for the copy.
+// own gives m's key and value memory of their own, for a path that keeps
+// them after Handle returns, unless the consumer already did: it does for a
+// source with a "*" row (consume.Options.KeepsAll), and otherwise reuses
+// their memory for later responses (see consume.Handler), so that messages
+// only looked at (unmapped, integrations off, dropped) cost no allocation.
+func (src *source) own(m *kafka.Message) {
+	if !src.table.MatchesAll() {
+		own(m)
+	}
+}
+
+// own copies m's key and value into one allocation.
 func own(m *kafka.Message) {
 	// Never nil (make of 0 is empty, not nil): nil, empty and present stay
 	// apart, as a dead letter writes them (an empty value is not a
@@ -555,7 +567,7 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 		p.finishUntracked(cl, m.Offset)
 		return nil
 	}
-	own(m)
+	src.own(m)
 	size, err := p.reserve(ctx, src, len(m.Value))
 	if err != nil {
 		return err

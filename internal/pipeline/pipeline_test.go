@@ -333,6 +333,20 @@ func TestUndeliverableMessagesAreSkippedAndThePartitionMoves(t *testing.T) {
 
 func TestDeadLetterTopicReceivesUndeliverableWithReasons(t *testing.T) {
 	t.Parallel()
+	// With a "*" row the consumer gives every value memory of its own;
+	// without one it reuses their memory and the pipeline copies what it
+	// keeps (consume.Options.KeepsAll): both must dead-letter the originals.
+	t.Run("wildcard row", func(t *testing.T) {
+		t.Parallel()
+		testDeadLetters(t, nil)
+	})
+	t.Run("no wildcard row", func(t *testing.T) {
+		t.Parallel()
+		testDeadLetters(t, []config.Mapping{{Event: "page", Stream: "pages"}, {Event: "page", Stream: "everything"}, {Event: "track", Stream: "everything"}})
+	})
+}
+
+func testDeadLetters(t *testing.T, rows []config.Mapping) {
 	k := itest.StartKafka(t, 1, "events", "dlq")
 	fh := itest.StartFirehose(t)
 	fh.Sim.Faults().RejectStream("pages", "ResourceNotFoundException", "Stream pages not found")
@@ -344,6 +358,9 @@ func TestDeadLetterTopicReceivesUndeliverableWithReasons(t *testing.T) {
 	k.Produce(t, "events", msgs)
 	cfg := testConfig(k.Brokers, "g-dlq", "events")
 	cfg.Kafka.DLQTopic = "dlq"
+	if rows != nil {
+		cfg.Sources[0].MappedStreams = rows
+	}
 	start(t, cfg, fh)
 	awaitCommitted(t, k, fh, "g-dlq", "events")
 

@@ -59,6 +59,9 @@ func New(rows []Row, firstMatch bool) *Table {
 	return t
 }
 
+// MatchesAll reports that a "*" row routes every message somewhere.
+func (t *Table) MatchesAll() bool { return len(t.all) > 0 }
+
 // Streams lists the distinct stream names of the table; Route returns indexes
 // into it.
 func (t *Table) Streams() []string { return t.streams }

@@ -88,3 +88,22 @@ func BenchmarkRoute(b *testing.B) {
 		dst = tab.Route(dst[:0], typ, ev, IsTrack(typ))
 	}
 }
+
+// MatchesAll is true exactly when a "*" row (spaces allowed) is there: the
+// consumer then hands over values the pipeline keeps without copying.
+func TestMatchesAll(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		rows []Row
+		want bool
+	}{
+		{[]Row{{Event: "page", Stream: "p"}, {Event: "Order Completed", Stream: "o"}}, false},
+		{[]Row{{Event: "page", Stream: "p"}, {Event: " * ", Stream: "all"}}, true},
+		{[]Row{{Event: "*", Stream: "all"}}, true},
+		{nil, false},
+	} {
+		if got := New(c.rows, false).MatchesAll(); got != c.want {
+			t.Errorf("MatchesAll of %v = %v, want %v", c.rows, got, c.want)
+		}
+	}
+}
