@@ -220,6 +220,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}{
 		{"consume", b.runRefConsume},
 		{"batchref", b.runBatchRef},
+		{"batchref", b.runBatchDecode},
 		{"consumeonly", b.runConsumeOnly},
 		{"sdk", b.runRefSDK},
 		{"worker", b.runWorkerMain},
@@ -427,12 +428,22 @@ func (b *bench) runBatchRef(ctx context.Context) *RunResult {
 	return b.runRef(ctx, r, "batchref", "bench-batchref")
 }
 
+// runBatchDecode is reference 1c: reference 1b decoding every value with
+// the worker's decoder, the floor of the worker's consume-only row.
+func (b *bench) runBatchDecode(ctx context.Context) *RunResult {
+	r := &RunResult{Name: "batch_decode", Kind: "backlog", Description: "reference 1c: reference 1b that also runs the worker's decoder (segment.Decoder.Decode: validation and routing fields) on every value: fetch and decode with no tracking, commits or copies, the floor of the worker's consume-only row"}
+	return b.runRef(ctx, r, "batchdecode", "bench-batchdecode")
+}
+
 func (b *bench) runRef(ctx context.Context, r *RunResult, command, group string) *RunResult {
 	rr, err := b.startRefReader(ctx, r.Name, command, datasetTopic, group, b.opts.Events)
 	if err != nil {
 		return r.fail(err)
 	}
 	rr.finish(r)
+	if rr.done.Invalid > 0 {
+		return r.fail(fmt.Errorf("the decoder refused %d values of the generated dataset", rr.done.Invalid))
+	}
 	return r
 }
 

@@ -14,6 +14,8 @@
 //	benchrun batchref     reference 1b: the same group reading each partition
 //	                      through kafka-go's batch API (Conn.ReadBatchWith,
 //	                      Batch.Read), the client's floor
+//	benchrun batchdecode  reference 1c: batchref decoding every value with
+//	                      the worker's decoder, the consume-only floor
 //	benchrun refsdk       reference 2: the straightforward pipeline with the
 //	                      SDK at its defaults (encoding/json, 500 per call)
 //	benchrun micro        turn `go test -bench` output into report sections
@@ -40,6 +42,7 @@ commands:
   endpoint    serve a counting Firehose-compatible endpoint until SIGTERM
   refconsume  bare kafka-go consumer group reference (kafka.Reader)
   batchref    bare consumer group on kafka-go's batch API (Conn.ReadBatchWith)
+  batchdecode batchref that also decodes every value with the worker's decoder
   refsdk      straightforward SDK-defaults pipeline reference
   micro       append parsed 'go test -bench' output to a report
 `
@@ -58,13 +61,14 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"all":        cmdAll,
-		"broker":     cmdBroker,
-		"endpoint":   cmdEndpoint,
-		"refconsume": cmdRefConsume,
-		"batchref":   cmdBatchRef,
-		"refsdk":     cmdRefSDK,
-		"micro":      cmdMicro,
+		"all":         cmdAll,
+		"broker":      cmdBroker,
+		"endpoint":    cmdEndpoint,
+		"refconsume":  cmdRefConsume,
+		"batchref":    cmdBatchRef,
+		"batchdecode": cmdBatchDecode,
+		"refsdk":      cmdRefSDK,
+		"micro":       cmdMicro,
 	}
 	run, ok := commands[args[0]]
 	if !ok {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/firehose-worker/firehose-worker/internal/segment"
 )
 
 // Fetch settings of the batch-API reference: those of refconsume's Reader
@@ -39,14 +41,30 @@ const (
 // prints a consumeDone line once it has read --events messages, then keeps
 // polling (an idle reader, for the partition scaling phase) until SIGTERM.
 func cmdBatchRef(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseRefOptions("batchref", args)
+	return batchRef(ctx, "batchref", false, args, stdout, stderr)
+}
+
+// cmdBatchDecode is batchref that also runs the worker's decoder
+// (segment.Decoder.Decode: validation and routing fields) on every value:
+// the floor of the worker's consume-only row with today's decoder, fetch
+// and decode and nothing else (no tracking, commits, hand-off or copies).
+func cmdBatchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return batchRef(ctx, "batchdecode", true, args, stdout, stderr)
+}
+
+func batchRef(ctx context.Context, name string, decode bool, args []string, stdout, stderr io.Writer) error {
+	o, err := parseRefOptions(name, args)
 	if err != nil {
 		return err
 	}
 	c := &batchCounter{want: o.events, out: stdout}
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second}
-	return readGroup(ctx, "batchref", o, stderr, func(ctx context.Context, topic string, partition int, offset int64) {
-		readPartitionBatches(ctx, dialer, o.brokers[0], topic, partition, offset, c, stderr)
+	return readGroup(ctx, name, o, stderr, func(ctx context.Context, topic string, partition int, offset int64) {
+		var d *segment.Decoder
+		if decode {
+			d = new(segment.Decoder)
+		}
+		readPartitionBatches(ctx, dialer, o.brokers[0], topic, partition, offset, c, d, stderr)
 	})
 }
 
@@ -56,6 +74,7 @@ type batchCounter struct {
 	want        int64
 	out         io.Writer
 	count, size atomic.Int64
+	invalid     atomic.Int64 // values the decoder refused (batchdecode)
 	first       atomic.Int64
 	report      sync.Once
 	// firstCPU and firstCount are CPU time and count after the first
@@ -83,7 +102,7 @@ func (c *batchCounter) add(n, bytes, now int64) {
 			c.mu.Lock()
 			steady := &steadyCPU{CPUFirst: c.firstCPU, CountFirst: c.firstCount, CPULast: selfCPU(), CountLast: total}
 			c.mu.Unlock()
-			b, _ := json.Marshal(consumeDone{Count: total, Bytes: c.size.Load(), First: c.first.Load(), Last: now, Steady: steady})
+			b, _ := json.Marshal(consumeDone{Count: total, Bytes: c.size.Load(), First: c.first.Load(), Last: now, Steady: steady, Invalid: c.invalid.Load()})
 			fmt.Fprintln(c.out, string(b))
 		})
 	}
@@ -93,7 +112,10 @@ func (c *batchCounter) add(n, bytes, now int64) {
 // redialling the leader (looked up again each time) after a connection
 // error. It returns promptly when ctx ends: the connection is closed under
 // the blocked read.
-func readPartitionBatches(ctx context.Context, d *kafka.Dialer, bootstrap, topic string, partition int, offset int64, c *batchCounter, stderr io.Writer) {
+//
+// With dec set, every value is decoded; one that fails is counted in
+// c.invalid (the dataset has none).
+func readPartitionBatches(ctx context.Context, d *kafka.Dialer, bootstrap, topic string, partition int, offset int64, c *batchCounter, dec *segment.Decoder, stderr io.Writer) {
 	for ctx.Err() == nil {
 		conn, err := d.DialLeader(ctx, "tcp", bootstrap, topic, partition)
 		if err != nil {
@@ -104,7 +126,7 @@ func readPartitionBatches(ctx context.Context, d *kafka.Dialer, bootstrap, topic
 			continue
 		}
 		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-		offset, err = readBatches(conn, offset, c)
+		offset, err = readBatches(conn, offset, c, dec)
 		stop()
 		_ = conn.Close()
 		if ctx.Err() == nil {
@@ -117,7 +139,7 @@ func readPartitionBatches(ctx context.Context, d *kafka.Dialer, bootstrap, topic
 // readBatches fetches from conn until a fetch fails, and returns the next
 // offset to read and the error. offset may be kafka.FirstOffset or
 // kafka.LastOffset (a partition the group never committed).
-func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error) {
+func readBatches(conn *kafka.Conn, offset int64, c *batchCounter, dec *segment.Decoder) (int64, error) {
 	whence := kafka.SeekAbsolute | kafka.SeekDontCheck
 	switch offset {
 	case kafka.FirstOffset:
@@ -146,6 +168,11 @@ func readBatches(conn *kafka.Conn, offset int64, c *batchCounter) (int64, error)
 				break
 			}
 			bytes += int64(n)
+			if dec != nil {
+				if _, _, err := dec.Decode(buf[:n]); err != nil {
+					c.invalid.Add(1)
+				}
+			}
 		}
 		if next := batch.Offset(); next > offset {
 			c.add(next-offset, bytes, time.Now().UnixNano())

@@ -28,6 +28,8 @@ type consumeDone struct {
 	// Steady is set by batchref: its own CPU time and count from the
 	// first batch read to the last, for CPU per event without start-up.
 	Steady *steadyCPU `json:"steady,omitempty"`
+	// Invalid is set by batchdecode: values its decoder refused.
+	Invalid int64 `json:"invalid,omitempty"`
 }
 
 // steadyCPU is CPU time spent on events after the first were read: CPU and

@@ -297,7 +297,7 @@ func passed(ok bool) *bool { return &ok }
 // evaluate computes the ratios and checks every target.
 func (rep *Report) evaluate() {
 	w, bare, sdk := rep.run("worker"), rep.run("bare_consume"), rep.run("sdk_defaults")
-	batch, only := rep.run("batch_consume"), rep.run("worker_consume_only")
+	batch, only, decode := rep.run("batch_consume"), rep.run("worker_consume_only"), rep.run("batch_decode")
 	var t []Target
 	add := func(name, want, got string, ok *bool) {
 		t = append(t, Target{Name: name, Want: want, Got: got, Pass: ok})
@@ -349,6 +349,9 @@ func (rep *Report) evaluate() {
 		got := fmt.Sprintf("%.2f", only.CPUPerMillion)
 		if batch != nil {
 			got += fmt.Sprintf(" (%.2fx the batch-API consumer's %.2f)", rep.Ratios.ConsumeOnlyCPUPerEventVsBatch, batch.CPUPerMillion)
+		}
+		if decode != nil {
+			got += fmt.Sprintf("; the batch-API consumer that also decodes, its floor: %.2f", decode.CPUPerMillion)
 		}
 		add("consume-only CPU-seconds per million events", "<= 1.5", got, passed(only.CPUPerMillion <= 1.5))
 	} else {
