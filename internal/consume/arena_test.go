@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // An arena's allocations never overlap, keep what was written to them until
@@ -51,5 +53,41 @@ func TestArenaAllocationsAreDisjointUntilRelease(t *testing.T) {
 	// Reused after release.
 	if b := a.alloc(10); len(b) != 10 || len(a.slabs) != 1 {
 		t.Fatalf("alloc after release: len %d, %d slabs", len(b), len(a.slabs))
+	}
+}
+
+// Keep copies a key and a value that then share no memory with the
+// original, and keeps nil, empty and present apart (a dead letter writes
+// them as they came: an empty value is not a tombstone). On an owned claim
+// it leaves them where they are.
+func TestKeepCopiesKeyAndValueUnlessOwned(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ key, value []byte }{
+		{nil, nil}, {nil, []byte{}}, {[]byte{}, nil}, {[]byte("k"), []byte("v")}, {nil, []byte("value")}, {[]byte("key"), []byte{}},
+	} {
+		m := kafka.Message{Key: bytes.Clone(c.key), Value: bytes.Clone(c.value)}
+		ok, ov := m.Key, m.Value
+		(&Claim{}).Keep(&m)
+		if (m.Key == nil) != (c.key == nil) || (m.Value == nil) != (c.value == nil) || !bytes.Equal(m.Key, c.key) || !bytes.Equal(m.Value, c.value) {
+			t.Fatalf("Keep(%q, %q) gave (%q, %q)", c.key, c.value, m.Key, m.Value)
+		}
+		for i := range ok {
+			ok[i] = 0xff
+		}
+		for i := range ov {
+			ov[i] = 0xff
+		}
+		if !bytes.Equal(m.Key, c.key) || !bytes.Equal(m.Value, c.value) {
+			t.Fatalf("Keep(%q, %q) shares memory with the original", c.key, c.value)
+		}
+		if len(m.Key) > 0 && cap(m.Key) != len(m.Key) {
+			t.Fatalf("the key's capacity reaches into the value")
+		}
+	}
+	v := []byte("value")
+	m := kafka.Message{Value: v}
+	(&Claim{owned: true}).Keep(&m)
+	if &m.Value[0] != &v[0] {
+		t.Fatal("Keep copied a value the consumer had given memory of its own")
 	}
 }

@@ -31,9 +31,8 @@ type Handler interface {
 	// in c.Tracker (not when it is delivered); blocking here is how
 	// backpressure stops fetching. It returns an error only when ctx ends.
 	// *m is reused for the next message: keep its fields, not m. The
-	// memory of m.Key and m.Value is reused once Handle returns, unless
-	// Options.KeepsAll says c's topic is kept whole: copy what is kept
-	// longer. Its headers are m's own.
+	// memory of m.Key and m.Value may be reused once Handle returns: call
+	// c.Keep(m) before keeping them. Its headers are m's own.
 	Handle(ctx context.Context, c *Claim, m *kafka.Message) error
 	// Flush sends every buffered record now instead of after its linger, so
 	// revoked partitions and shutdown do not wait for it.
@@ -65,8 +64,8 @@ type Options struct {
 	MaxPending int
 	// KeepsAll reports the topics whose every message the Handler keeps
 	// past Handle (a "*" row). Their keys and values get memory of their
-	// own, which the Handler may keep without copying; other topics' are
-	// reused once Handle returns (see Handler). nil: none.
+	// own, so Claim.Keep has nothing to copy; other topics' are copied
+	// into slabs reused once Handle returns (see Handler). nil: none.
 	KeepsAll func(topic string) bool
 	// OnFinish is given to the tracker of each partition of topic; see
 	// checkpoint.NewTracker.

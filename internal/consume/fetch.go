@@ -214,8 +214,9 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 	for i, cl := range claims {
 		// Messages all kept are copied once, into memory of their own;
 		// copying them into slabs first would copy each twice.
+		cl.owned = c.opts.KeepsAll != nil && c.opts.KeepsAll(cl.Topic)
 		slabs := &s.slabs
-		if c.opts.KeepsAll != nil && c.opts.KeepsAll(cl.Topic) {
+		if cl.owned {
 			slabs = nil
 		}
 		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth), ahead: ahead[cl.Topic]}

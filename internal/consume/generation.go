@@ -42,6 +42,31 @@ type Claim struct {
 	// hwm is the partition's high watermark in the last fetch response that
 	// asked for it, at hwmAt (Unix nanoseconds; 0 before one), for lag.
 	hwm, hwmAt atomic.Int64
+	// owned says the claim's keys and values are given memory of their own
+	// (Options.KeepsAll), so Keep need not copy them; set with the fetch
+	// buffers' arenas, which it must agree with.
+	owned bool
+}
+
+// Keep makes m's key and value safe to keep after Handle returns: unless
+// the consumer gave them memory of their own, it copies them into one
+// allocation, never nil (nil, empty and present stay apart, as a dead
+// letter writes them: an empty value is not a tombstone). Call it from
+// Handle, with m as given.
+func (c *Claim) Keep(m *kafka.Message) {
+	if c.owned {
+		return
+	}
+	k := len(m.Key)
+	kv := make([]byte, k+len(m.Value))
+	copy(kv, m.Key)
+	copy(kv[k:], m.Value)
+	if m.Key != nil {
+		m.Key = kv[:k:k]
+	}
+	if m.Value != nil {
+		m.Value = kv[k:]
+	}
 }
 
 func (c *Claim) String() string { return fmt.Sprintf("%s/%d", c.Topic, c.Partition) }

@@ -30,7 +30,7 @@ func untyped(msg segment.Message, err error) bool {
 // whether it did; when not, m is left for the single-message path.
 func (p *Pipeline) tryEnvelope(ctx context.Context, cl *consume.Claim, src *source, s *scratch, m *kafka.Message) (bool, error) {
 	// Items are slices of the value that outlive Handle.
-	src.own(m)
+	cl.Keep(m)
 	env, ok := s.split.Split(m.Value, &s.dec, p.sortItems(src, s))
 	if !ok {
 		return false, nil

@@ -36,27 +36,34 @@ func (ackClient) PutRecordBatch(_ context.Context, in *firehose.PutRecordBatchIn
 
 // benchHandler is a pipeline over an endpoint that acknowledges at once,
 // with one claim to hand messages to, so Handle is measured without Kafka.
+// A short linger keeps the sparse streams from holding the memory cap (an
+// envelope is held whole until its last item is acknowledged), so the
+// figure is the cost of handling, not of waiting for the cap.
 func benchHandler(b *testing.B, rows ...config.Mapping) (*Pipeline, *consume.Claim) {
 	if len(rows) == 0 {
 		rows = []config.Mapping{{Event: "Order Completed", Stream: "orders"}, {Event: "page", Stream: "pages"}, {Event: "*", Stream: "everything"}}
 	}
+	return claimHandler(b, ackClient{}, time.Millisecond, rows)
+}
+
+// claimHandler is a pipeline of one source on topic "t" that delivers to
+// client, and a claim of "t" (no Kafka: Handle is called directly).
+func claimHandler(tb testing.TB, client delivery.PutRecordBatcher, linger time.Duration, rows []config.Mapping) (*Pipeline, *consume.Claim) {
+	tb.Helper()
 	cfg := config.Default()
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
 	cfg.Kafka.GroupID = "g"
-	// A short linger keeps the sparse streams from holding the memory cap
-	// (an envelope is held whole until its last item is acknowledged), so
-	// the figure is the cost of handling, not of waiting for the cap.
-	cfg.Batch.Linger = config.Duration(time.Millisecond)
+	cfg.Batch.Linger = config.Duration(linger)
 	cfg.Sources = []config.Source{{ID: "s", Topics: []string{"t"}, Region: "us-west-2", Routing: config.RoutingAll,
 		MappedStreams: rows}}
 	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	p, err := New(b.Context(), &cfg, Deps{Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return ackClient{}, nil }})
+	p, err := New(tb.Context(), &cfg, Deps{Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return client, nil }})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { p.cancelSend(); p.inflight.Wait() })
+	tb.Cleanup(func() { p.cancelSend(); p.inflight.Wait() })
 	return p, &consume.Claim{Topic: "t", Tracker: checkpoint.NewTracker(p.releaser("t"))}
 }
 

@@ -15,9 +15,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/firehose-worker/firehose-worker/config"
-	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
-	"github.com/firehose-worker/firehose-worker/internal/consume"
-	"github.com/firehose-worker/firehose-worker/internal/delivery"
 )
 
 // keepClient accepts every record and keeps a copy of each.
@@ -53,25 +50,12 @@ func (c *keepClient) records() []string {
 // compacting, or was an envelope's item.
 func TestKeptMessagesSurviveTheConsumerReusingTheirMemory(t *testing.T) {
 	t.Parallel()
-	cfg := config.Default()
-	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
-	cfg.Kafka.GroupID = "g"
-	cfg.Batch.Linger = config.Duration(time.Hour) // nothing is sent before the overwrite
-	cfg.Sources = []config.Source{{ID: "s", Topics: []string{"t"}, Region: "us-west-2", Routing: config.RoutingAll,
-		// No "*" row: the consumer reuses these values' memory (see
-		// consume.Options.KeepsAll), so the pipeline must copy them.
-		MappedStreams: []config.Mapping{{Event: "track", Stream: "everything"}, {Event: "page", Stream: "everything"},
-			{Event: "identify", Stream: "everything"}, {Event: "screen", Stream: "everything"}}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	client := &keepClient{added: make(chan struct{}, 1)}
-	p, err := New(t.Context(), &cfg, Deps{Clients: func(context.Context, config.Source) (delivery.PutRecordBatcher, error) { return client, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cancelSend(); p.inflight.Wait() })
-	cl := &consume.Claim{Topic: "t", Tracker: checkpoint.NewTracker(p.releaser("t"))}
+	// No "*" row: the consumer reuses these values' memory (see
+	// consume.Options.KeepsAll), so the pipeline must keep them (Claim.Keep).
+	// An hour's linger: nothing is sent before the overwrite.
+	p, cl := claimHandler(t, client, time.Hour, []config.Mapping{{Event: "track", Stream: "everything"}, {Event: "page", Stream: "everything"},
+		{Event: "identify", Stream: "everything"}, {Event: "screen", Stream: "everything"}})
 
 	values := []string{
 		`{"type":"track","event":"Signed In","userId":"u1","messageId":"m-1"}`,
@@ -109,34 +93,5 @@ func TestKeptMessagesSurviveTheConsumerReusingTheirMemory(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("delivered after the consumer reused the memory:\n got %q\nwant %q", got, want)
-	}
-}
-
-// own copies a key and a value that share no memory with the original, and
-// keeps nil, empty and present apart (a dead letter writes them as they
-// came: an empty value is not a tombstone).
-func TestOwnCopiesKeyAndValue(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ key, value []byte }{
-		{nil, nil}, {nil, []byte{}}, {[]byte{}, nil}, {[]byte("k"), []byte("v")}, {nil, []byte("value")}, {[]byte("key"), []byte{}},
-	} {
-		m := kafka.Message{Key: bytes.Clone(c.key), Value: bytes.Clone(c.value)}
-		ok, ov := m.Key, m.Value
-		own(&m)
-		if (m.Key == nil) != (c.key == nil) || (m.Value == nil) != (c.value == nil) || !bytes.Equal(m.Key, c.key) || !bytes.Equal(m.Value, c.value) {
-			t.Fatalf("own(%q, %q) gave (%q, %q)", c.key, c.value, m.Key, m.Value)
-		}
-		for i := range ok {
-			ok[i] = 0xff
-		}
-		for i := range ov {
-			ov[i] = 0xff
-		}
-		if !bytes.Equal(m.Key, c.key) || !bytes.Equal(m.Value, c.value) {
-			t.Fatalf("own(%q, %q) shares memory with the original", c.key, c.value)
-		}
-		if len(m.Key) > 0 && cap(m.Key) != len(m.Key) {
-			t.Fatalf("the key's capacity reaches into the value")
-		}
 	}
 }

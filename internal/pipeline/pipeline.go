@@ -465,7 +465,7 @@ func (p *Pipeline) Handle(ctx context.Context, cl *consume.Claim, m *kafka.Messa
 	}
 	// From here the message is kept past Handle, in its record and its
 	// dead letter's origin.
-	src.own(m)
+	cl.Keep(m)
 	// The record is the value itself when it is compact (most are), else a
 	// compacted copy; either way without the newline the request encoder
 	// adds, which Size counts.
@@ -531,34 +531,6 @@ func (p *Pipeline) origin(src *source, m *kafka.Message) *deadletter.Origin {
 	}
 }
 
-// own gives m's key and value memory of their own, for a path that keeps
-// them after Handle returns, unless the consumer already did: it does for a
-// source with a "*" row (consume.Options.KeepsAll), and otherwise reuses
-// their memory for later responses (see consume.Handler), so that messages
-// only looked at (unmapped, integrations off, dropped) cost no allocation.
-func (src *source) own(m *kafka.Message) {
-	if !src.table.MatchesAll() {
-		own(m)
-	}
-}
-
-// own copies m's key and value into one allocation.
-func own(m *kafka.Message) {
-	// Never nil (make of 0 is empty, not nil): nil, empty and present stay
-	// apart, as a dead letter writes them (an empty value is not a
-	// tombstone).
-	k := len(m.Key)
-	kv := make([]byte, k+len(m.Value))
-	copy(kv, m.Key)
-	copy(kv[k:], m.Value)
-	if m.Key != nil {
-		m.Key = kv[:k:k]
-	}
-	if m.Value != nil {
-		m.Value = kv[k:]
-	}
-}
-
 // undeliverable dead-letters m, or, with no dead-letter topic, logs it with
 // its coordinates, counts it and moves on, so its partition keeps moving.
 func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *source, m *kafka.Message, reason, detail, stream string) error {
@@ -567,7 +539,7 @@ func (p *Pipeline) undeliverable(ctx context.Context, cl *consume.Claim, src *so
 		p.finishUntracked(cl, m.Offset)
 		return nil
 	}
-	src.own(m)
+	cl.Keep(m)
 	size, err := p.reserve(ctx, src, len(m.Value))
 	if err != nil {
 		return err
