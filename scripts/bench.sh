@@ -36,6 +36,8 @@
 #   BENCH_PHASES=consume,batchref,consumeonly,sdk,worker,latency,quota,aggregate,partitions
 #   BENCH_PARTITION_COUNTS=12,192 partition counts the partitions phase compares
 #   BENCH_PARTITION_EVENTS=600000 events on each of its topics
+#   BENCH_PARTITION_RUNS=3        consume-only backlog runs per count, taking turns
+#                                 (the 192/12 target is judged on their medians)
 #   BENCH_IDLE_SECONDS=20         its idle window (CPU, descriptors, broker CPU)
 #   BENCH_PARTITION_FANOUT=1      0 skips its worker runs with the fan-out mapping
 #   BENCH_MICRO=1                 0 skips the micro-benchmarks

@@ -57,6 +57,10 @@ type allOptions struct {
 	PartitionCounts []int
 	PartitionEvents int64
 	IdleSeconds     int
+	// PartitionRuns is how many times the consume-only worker reads each
+	// partition count's backlog; the counts take turns, and the target is
+	// judged on the medians.
+	PartitionRuns   int
 	PartitionFanOut bool
 }
 
@@ -85,14 +89,15 @@ func parseAllOptions(args []string) (allOptions, error) {
 	fs.StringVar(&o.Phases, "phases", envString("BENCH_PHASES", "consume,batchref,consumeonly,sdk,worker,latency,quota,aggregate,partitions"), "phases to run (BENCH_PHASES)")
 	counts := fs.String("partition-counts", envString("BENCH_PARTITION_COUNTS", "12,192"), "partition counts compared by the partitions phase (BENCH_PARTITION_COUNTS)")
 	fs.Int64Var(&o.PartitionEvents, "partition-events", envInt("BENCH_PARTITION_EVENTS", 600_000), "events on each topic of the partitions phase (BENCH_PARTITION_EVENTS)")
+	fs.IntVar(&o.PartitionRuns, "partition-runs", int(envInt("BENCH_PARTITION_RUNS", 3)), "backlog runs of the consume-only worker per partition count, taking turns; the scaling target uses their medians (BENCH_PARTITION_RUNS)")
 	fs.IntVar(&o.IdleSeconds, "idle-seconds", int(envInt("BENCH_IDLE_SECONDS", 20)), "idle window of the partitions phase (BENCH_IDLE_SECONDS)")
 	fs.BoolVar(&o.PartitionFanOut, "partition-fanout", os.Getenv("BENCH_PARTITION_FANOUT") != "0", "the partitions phase also runs the worker with the fan-out mapping (BENCH_PARTITION_FANOUT=0 skips it)")
 	fs.BoolVar(&o.Keep, "keep", os.Getenv("BENCH_KEEP") == "1", "keep the Kafka data and S3 objects (BENCH_KEEP=1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.Events <= 0 || o.Partitions <= 0 || o.PartitionEvents <= 0 || o.IdleSeconds <= 0 {
-		return o, errors.New("events, partitions, partition events and idle seconds must be positive")
+	if o.Events <= 0 || o.Partitions <= 0 || o.PartitionEvents <= 0 || o.IdleSeconds <= 0 || o.PartitionRuns <= 0 {
+		return o, errors.New("events, partitions, partition events, partition runs and idle seconds must be positive")
 	}
 	var err error
 	if o.PartitionCounts, err = parseCounts(*counts); err != nil {

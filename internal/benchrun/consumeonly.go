@@ -161,6 +161,14 @@ func (b *bench) awaitConsumed(ctx context.Context, w *workerProc, topic string, 
 
 // finish stops the worker and fills r; the endpoint must have received
 // nothing.
+// lessScrapes is the CPU per million events from the first event to the
+// last, less the harness's scrapes in between at cost CPU-s each.
+func (c *consumed) lessScrapes(cost float64) float64 {
+	less := c.steady
+	less.CPULast -= cost * float64(c.scrapes)
+	return less.perMillion()
+}
+
 func (c *consumed) finish(ctx context.Context, r *RunResult, w *workerProc, ep *endpointProc) {
 	u := w.Stop(60 * time.Second)
 	r.measure(c.events, c.first, c.last, c.cpu, c.hwm, u, w.Samples(), w.start)

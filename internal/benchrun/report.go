@@ -561,6 +561,9 @@ func (rep *Report) markdown() string {
 		for _, line := range ps.table() {
 			p("| %s |\n", strings.Join(line, " | "))
 		}
+		if runs := ps.runsText(); runs != "" {
+			p("\nThe consume-only worker's backlog runs, the counts taking turns (CPU-s per M events, first to last event, less the harness's /metrics scrapes, in the order run; the first is the table's row with idle figures): %s.\n", runs)
+		}
 		for _, row := range ps.Rows {
 			if row.Error != "" {
 				p("\n- %s, %s, %d partitions: FAILED: %s\n", row.Design, row.Mapping, row.Partitions, row.Error)
