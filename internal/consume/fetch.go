@@ -582,6 +582,14 @@ func appendPartition(req *fetch.Request, p *part) {
 			return
 		}
 	}
+	// The loop builds a request per round trip: the topics' partition
+	// lists of the last one are reused rather than grown again.
+	if n := len(req.Topics); n < cap(req.Topics) {
+		req.Topics = req.Topics[:n+1]
+		t := &req.Topics[n]
+		t.Topic, t.Partitions = p.cl.Topic, append(t.Partitions[:0], rp)
+		return
+	}
 	req.Topics = append(req.Topics, fetch.RequestTopic{Topic: p.cl.Topic, Partitions: []fetch.RequestPartition{rp}})
 }
 
@@ -669,6 +677,9 @@ func (l *brokerLoop) handle(ctx context.Context, resp *kafkawire.FetchResponse) 
 		l.failed(ctx, kafka.Error(resp.ErrorCode))
 		return
 	}
+	// A response names every partition asked for, most of them empty when
+	// a few partitions fill it: what each costs must stay small.
+	now := time.Now().UnixNano()
 	for ti := range resp.Topics {
 		t := &resp.Topics[ti]
 		topic := string(t.Name)
@@ -683,8 +694,10 @@ func (l *brokerLoop) handle(ctx context.Context, resp *kafkawire.FetchResponse) 
 				continue
 			}
 			p.cl.hwm.Store(rp.HighWatermark)
-			p.cl.hwmAt.Store(time.Now().UnixNano())
-			l.deliver(p, rp)
+			p.cl.hwmAt.Store(now)
+			if len(rp.Records) > 0 {
+				l.deliver(p, rp)
+			}
 		}
 	}
 }
