@@ -49,6 +49,8 @@ type Conn struct {
 	c        net.Conn
 	clientID string
 	corr     int32
+	// req holds the bytes of the last request sent, reused for the next.
+	req []byte
 }
 
 // Dial connects to addr, with TLS and SASL as opts say.
@@ -167,7 +169,8 @@ func (fc *Conn) Fetch(ctx context.Context, req *fetch.Request, buf func(n int) [
 	stop := fc.deadline(ctx)
 	defer stop()
 	fc.corr++
-	if err := protocol.WriteRequest(fc.c, FetchVersion, fc.corr, fc.clientID, req); err != nil {
+	fc.req = appendFetchRequest(fc.req[:0], fc.corr, fc.clientID, req)
+	if _, err := fc.c.Write(fc.req); err != nil {
 		return nil, fc.ioErr(ctx, "writing a fetch request", err)
 	}
 	var head [8]byte
