@@ -698,3 +698,97 @@ func TestKeepsAllTopicsValuesAreTheMessagesOwn(t *testing.T) {
 		delete(want, string(v))
 	}
 }
+
+// keeper keeps every every-th message with Claim.Keep and notes whether
+// Keep had to copy it.
+type keeper struct {
+	every int
+
+	mu     sync.Mutex
+	n      int
+	kept   [][]byte
+	copied []bool
+}
+
+func (h *keeper) Handle(_ context.Context, c *consume.Claim, m *kafka.Message) error {
+	c.Tracker.Track(m.Offset, 1, 0).Done()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	if h.n%h.every != 0 {
+		return nil
+	}
+	before := &m.Value[0]
+	c.Keep(m)
+	h.kept = append(h.kept, m.Value)
+	h.copied = append(h.copied, &m.Value[0] != before)
+	return nil
+}
+
+func (h *keeper) Flush() {}
+
+func (h *keeper) seen() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// A partition whose Handler kept most messages of a response gets the next
+// ones in memory of their own, which Keep then leaves where it is; one that
+// keeps few stays on shared slabs, from which Keep copies. Either way every
+// kept value stays the message's after the consumer has moved on (race
+// builds scrub released slabs).
+func TestKeepingMostMessagesStopsTheSecondCopy(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		every    int
+		// wantCopy says whether Keep must have copied the i-th kept
+		// value of the 2×200 produced; ok false leaves it open.
+		wantCopy func(i int) (copied, ok bool)
+	}{
+		// The first message comes before anything was kept; the first
+		// round may span responses; every response of the second follows
+		// one whose messages were all kept.
+		{"keeps all", 1, func(i int) (bool, bool) { return i == 0, i == 0 || i >= 200 }},
+		{"keeps a tenth", 10, func(int) (bool, bool) { return true, true }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			topic := "keep-" + strings.ReplaceAll(c.name, " ", "-")
+			k := itest.StartKafka(t, 1, topic)
+			h := &keeper{every: c.every}
+			stop := run(t, options(k, "g-"+topic, topic), h)
+			var want []string
+			for round := range 2 {
+				var msgs []itest.Msg
+				for i := range 200 {
+					v := fmt.Sprintf(`{"round":%d,"n":%d}`, round, i)
+					msgs = append(msgs, itest.Msg{Value: []byte(v)})
+					if (round*200+i+1)%c.every == 0 {
+						want = append(want, v)
+					}
+				}
+				k.Produce(t, topic, msgs)
+				deadline := time.Now().Add(20 * time.Second)
+				for h.seen() < (round+1)*200 {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d of %d messages in 20 s", h.seen(), (round+1)*200)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			stop()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for i, v := range h.kept {
+				if string(v) != want[i] {
+					t.Fatalf("kept value %d is %q after the consumer moved on, want %q", i, v, want[i])
+				}
+				if copied, ok := c.wantCopy(i); ok && h.copied[i] != copied {
+					t.Fatalf("kept value %d (%q): copied %v, want %v", i, v, h.copied[i], copied)
+				}
+			}
+		})
+	}
+}

@@ -212,16 +212,10 @@ func (c *Consumer) startFetching(gen *kafka.Generation, claims []*Claim, offsets
 		ahead[t] = &readAhead{limit: share}
 	}
 	for i, cl := range claims {
-		// Messages all kept are copied once, into memory of their own;
-		// copying them into slabs first would copy each twice.
-		cl.owned = c.opts.KeepsAll != nil && c.opts.KeepsAll(cl.Topic)
-		slabs := &s.slabs
-		if cl.owned {
-			slabs = nil
-		}
+		cl.keepsAll = c.opts.KeepsAll != nil && c.opts.KeepsAll(cl.Topic)
 		p := &part{cl: cl, next: offsets[i], free: make(chan *fetched, depth), in: make(chan *fetched, depth), ahead: ahead[cl.Topic]}
 		for range depth {
-			p.free <- &fetched{mem: arena{pool: slabs}}
+			p.free <- &fetched{}
 		}
 		s.parts = append(s.parts, p)
 		s.byKey[partitionKey{cl.Topic, cl.Partition}] = p
@@ -716,6 +710,13 @@ func (l *brokerLoop) deliver(p *part, rp *kafkawire.FetchPartition) {
 		f.msgs = (*ms)[:0]
 	}
 	f.bytes = 0
+	// Messages the Handler keeps are copied once, into memory of their
+	// own; copying them into slabs first would copy each twice.
+	f.owned = p.cl.keepsAll || p.cl.keptMost.Load()
+	f.mem.pool = &l.s.slabs
+	if f.owned {
+		f.mem.pool = nil
+	}
 	if err := decodeRecords(f, &l.rd, p.cl.Topic, p.cl.Partition, rp.HighWatermark, rp.Records, p.next); err != nil {
 		l.s.c.log.Warn("decoding fetched records failed; fetching them again", "partition", p.cl.String(), "error", err)
 		p.retryAt = time.Now().Add(backoffFor(1))

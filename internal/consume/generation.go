@@ -42,10 +42,20 @@ type Claim struct {
 	// hwm is the partition's high watermark in the last fetch response that
 	// asked for it, at hwmAt (Unix nanoseconds; 0 before one), for lag.
 	hwm, hwmAt atomic.Int64
-	// owned says the claim's keys and values are given memory of their own
-	// (Options.KeepsAll), so Keep need not copy them; set with the fetch
-	// buffers' arenas, which it must agree with.
-	owned bool
+	// owned says the keys and values of the messages being handled have
+	// memory of their own, so Keep need not copy them. The fetch loop
+	// decides it per response (fetched.owned) and the claim's worker sets
+	// it before handing that response's messages on: always when
+	// Options.KeepsAll names the topic (keepsAll), and when the Handler
+	// kept most messages of the claim's previous response (keptMost). A
+	// mapping of every event type but no "*" row, or a dead-letter storm,
+	// then copies each message once, not into a slab and again in Keep.
+	owned    bool
+	keepsAll bool
+	// kept counts the Keep calls while one response is handled; the worker
+	// goroutine's own.
+	kept     int
+	keptMost atomic.Bool
 }
 
 // Keep makes m's key and value safe to keep after Handle returns: unless
@@ -54,6 +64,7 @@ type Claim struct {
 // letter writes them: an empty value is not a tombstone). Call it from
 // Handle, with m as given.
 func (c *Claim) Keep(m *kafka.Message) {
+	c.kept++
 	if c.owned {
 		return
 	}

@@ -21,8 +21,10 @@ type fetched struct {
 	// bytes is what msgs hold (keys and values), counted against the
 	// consumer's read-ahead budget until the worker has handled them.
 	bytes int64
-	// mem holds msgs' keys and values until the worker has handled them.
-	mem arena
+	// mem holds msgs' keys and values until the worker has handled them;
+	// owned says it gives each its own memory (see Claim.owned).
+	mem   arena
+	owned bool
 }
 
 // decodeRecords appends to f the messages of records, a partition's record
