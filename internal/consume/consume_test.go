@@ -741,8 +741,8 @@ func (h *keeper) seen() int {
 func TestKeepingMostMessagesStopsTheSecondCopy(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		name     string
-		every    int
+		name  string
+		every int
 		// wantCopy says whether Keep must have copied the i-th kept
 		// value of the 2×200 produced; ok false leaves it open.
 		wantCopy func(i int) (copied, ok bool)
