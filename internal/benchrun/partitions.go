@@ -232,16 +232,8 @@ func (row *PartitionRow) fromRun(r *RunResult) {
 func (b *bench) partitionWorkerConsumeOnly(ctx context.Context, n int) PartitionRow {
 	row := PartitionRow{Design: "worker", Mapping: "consume_only", Partitions: n}
 	name := fmt.Sprintf("parts%d_worker_consume_only", n)
-	group := "bench-" + name
-	topic := partitionTopic(n)
-	w, ep, err := b.startConsumeOnly(ctx, name, topic, group)
-	if err != nil {
-		row.Error = err.Error()
-		return row
-	}
-	defer ep.proc.Stop(30 * time.Second)
-	defer w.Stop(60 * time.Second)
-	c, err := b.awaitConsumed(ctx, w, topic, n, group, b.opts.PartitionEvents)
+	w, ep, c, stop, err := b.readPartitionBacklog(ctx, n, name)
+	defer stop()
 	if err != nil {
 		row.Error = err.Error()
 		return row
@@ -265,21 +257,32 @@ func (b *bench) partitionWorkerConsumeOnly(ctx context.Context, n int) Partition
 	return row
 }
 
+// readPartitionBacklog starts a consume-only worker of a group of its own
+// (named for name) on the topic of n partitions and waits until it has read
+// and committed all of it. stop stops the worker and its endpoint; it is
+// never nil, so the caller defers it before looking at err.
+func (b *bench) readPartitionBacklog(ctx context.Context, n int, name string) (w *workerProc, ep *endpointProc, c *consumed, stop func(), err error) {
+	topic, group := partitionTopic(n), "bench-"+name
+	w, ep, err = b.startConsumeOnly(ctx, name, topic, group)
+	if err != nil {
+		return nil, nil, nil, func() {}, err
+	}
+	stop = func() {
+		w.Stop(60 * time.Second)
+		ep.proc.Stop(30 * time.Second)
+	}
+	c, err = b.awaitConsumed(ctx, w, topic, n, group, b.opts.PartitionEvents)
+	return w, ep, c, stop, err
+}
+
 // partitionBacklogRun reads the backlog of n partitions once more with a
 // consume-only worker of a group of its own, and returns its CPU per
 // million events from the first event to the last, less scrapes of cost
 // CPU-s each (measured on the count's first run).
 func (b *bench) partitionBacklogRun(ctx context.Context, n, run int, cost float64) (float64, error) {
 	name := fmt.Sprintf("parts%d_worker_consume_only_run%d", n, run)
-	group := "bench-" + name
-	topic := partitionTopic(n)
-	w, ep, err := b.startConsumeOnly(ctx, name, topic, group)
-	if err != nil {
-		return 0, err
-	}
-	defer ep.proc.Stop(30 * time.Second)
-	defer w.Stop(60 * time.Second)
-	c, err := b.awaitConsumed(ctx, w, topic, n, group, b.opts.PartitionEvents)
+	_, _, c, stop, err := b.readPartitionBacklog(ctx, n, name)
+	defer stop()
 	if err != nil {
 		return 0, err
 	}

@@ -700,9 +700,10 @@ func TestKeepsAllTopicsValuesAreTheMessagesOwn(t *testing.T) {
 }
 
 // keeper keeps every every-th message with Claim.Keep and notes whether
-// Keep had to copy it.
+// Keep had to copy it; handled is poked after each message.
 type keeper struct {
-	every int
+	every   int
+	handled chan struct{}
 
 	mu     sync.Mutex
 	n      int
@@ -714,6 +715,12 @@ func (h *keeper) Handle(_ context.Context, c *consume.Claim, m *kafka.Message) e
 	c.Tracker.Track(m.Offset, 1, 0).Done()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	defer func() {
+		select {
+		case h.handled <- struct{}{}:
+		default:
+		}
+	}()
 	h.n++
 	if h.n%h.every != 0 {
 		return nil
@@ -757,7 +764,7 @@ func TestKeepingMostMessagesStopsTheSecondCopy(t *testing.T) {
 			t.Parallel()
 			topic := "keep-" + strings.ReplaceAll(c.name, " ", "-")
 			k := itest.StartKafka(t, 1, topic)
-			h := &keeper{every: c.every}
+			h := &keeper{every: c.every, handled: make(chan struct{}, 1)}
 			stop := run(t, options(k, "g-"+topic, topic), h)
 			var want []string
 			for round := range 2 {
@@ -770,12 +777,13 @@ func TestKeepingMostMessagesStopsTheSecondCopy(t *testing.T) {
 					}
 				}
 				k.Produce(t, topic, msgs)
-				deadline := time.Now().Add(20 * time.Second)
+				timeout := time.After(20 * time.Second)
 				for h.seen() < (round+1)*200 {
-					if time.Now().After(deadline) {
+					select {
+					case <-h.handled:
+					case <-timeout:
 						t.Fatalf("%d of %d messages in 20 s", h.seen(), (round+1)*200)
 					}
-					time.Sleep(5 * time.Millisecond)
 				}
 			}
 			stop()

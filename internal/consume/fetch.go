@@ -712,9 +712,8 @@ func (l *brokerLoop) deliver(p *part, rp *kafkawire.FetchPartition) {
 	f.bytes = 0
 	// Messages the Handler keeps are copied once, into memory of their
 	// own; copying them into slabs first would copy each twice.
-	f.owned = p.cl.keepsAll || p.cl.keptMost.Load()
 	f.mem.pool = &l.s.slabs
-	if f.owned {
+	if p.cl.keepsAll || p.cl.keptMost.Load() {
 		f.mem.pool = nil
 	}
 	if err := decodeRecords(f, &l.rd, p.cl.Topic, p.cl.Partition, rp.HighWatermark, rp.Records, p.next); err != nil {

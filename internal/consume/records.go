@@ -21,10 +21,8 @@ type fetched struct {
 	// bytes is what msgs hold (keys and values), counted against the
 	// consumer's read-ahead budget until the worker has handled them.
 	bytes int64
-	// mem holds msgs' keys and values until the worker has handled them;
-	// owned says it gives each its own memory (see Claim.owned).
-	mem   arena
-	owned bool
+	// mem holds msgs' keys and values until the worker has handled them.
+	mem arena
 }
 
 // decodeRecords appends to f the messages of records, a partition's record
@@ -123,6 +121,10 @@ type arena struct {
 	slabs []*[]byte
 	room  []byte // the unused end of the last slab
 }
+
+// owned says the arena gives each allocation memory of its own (it has no
+// pool), which Claim.Keep then need not copy.
+func (a *arena) owned() bool { return a.pool == nil }
 
 // alloc returns n bytes (of unspecified content) valid until release. An
 // arena with no pool gives memory of its own every time, which release

@@ -37,7 +37,7 @@ func (s *session) work(ctx context.Context, p *part) {
 
 func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *telemetry.Tally) error {
 	cl, window := p.cl, s.c.opts.MaxPending
-	cl.owned, cl.kept = f.owned, 0
+	cl.owned, cl.kept = f.mem.owned(), 0
 	defer func() { cl.keptMost.Store(2*cl.kept > len(f.msgs)) }()
 	last := int64(-1)
 	for i := range f.msgs {

@@ -17,45 +17,47 @@ const fetchAPIKey = 1
 // one per round trip.
 func appendFetchRequest(dst []byte, corr int32, clientID string, req *fetch.Request) []byte {
 	start := len(dst)
-	dst = binary.BigEndian.AppendUint32(dst, 0) // size, set at the end
+	dst = appendInt32(dst, 0) // size, set at the end
 	dst = binary.BigEndian.AppendUint16(dst, fetchAPIKey)
 	dst = binary.BigEndian.AppendUint16(dst, FetchVersion)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	dst = appendInt32(dst, corr)
 	dst = appendString(dst, clientID)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(req.ReplicaID))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(req.MaxWaitTime))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(req.MinBytes))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(req.MaxBytes))
+	dst = appendInt32(dst, req.ReplicaID)
+	dst = appendInt32(dst, req.MaxWaitTime)
+	dst = appendInt32(dst, req.MinBytes)
+	dst = appendInt32(dst, req.MaxBytes)
 	dst = append(dst, byte(req.IsolationLevel))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(req.SessionID))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(req.SessionEpoch))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(req.Topics)))
+	dst = appendInt32(dst, req.SessionID)
+	dst = appendInt32(dst, req.SessionEpoch)
+	dst = appendInt32(dst, int32(len(req.Topics)))
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		dst = appendString(dst, t.Topic)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(t.Partitions)))
+		dst = appendInt32(dst, int32(len(t.Partitions)))
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
-			dst = binary.BigEndian.AppendUint32(dst, uint32(p.Partition))
-			dst = binary.BigEndian.AppendUint32(dst, uint32(p.CurrentLeaderEpoch))
+			dst = appendInt32(dst, p.Partition)
+			dst = appendInt32(dst, p.CurrentLeaderEpoch)
 			dst = binary.BigEndian.AppendUint64(dst, uint64(p.FetchOffset))
 			dst = binary.BigEndian.AppendUint64(dst, uint64(p.LogStartOffset))
-			dst = binary.BigEndian.AppendUint32(dst, uint32(p.PartitionMaxBytes))
+			dst = appendInt32(dst, p.PartitionMaxBytes)
 		}
 	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(req.ForgottenTopics)))
+	dst = appendInt32(dst, int32(len(req.ForgottenTopics)))
 	for i := range req.ForgottenTopics {
 		t := &req.ForgottenTopics[i]
 		dst = appendString(dst, t.Topic)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(t.Partitions)))
+		dst = appendInt32(dst, int32(len(t.Partitions)))
 		for _, p := range t.Partitions {
-			dst = binary.BigEndian.AppendUint32(dst, uint32(p))
+			dst = appendInt32(dst, p)
 		}
 	}
 	dst = appendString(dst, req.RackID)
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
 }
+
+func appendInt32(dst []byte, v int32) []byte { return binary.BigEndian.AppendUint32(dst, uint32(v)) }
 
 // appendString appends s as a protocol STRING: an int16 length, then s.
 func appendString(dst []byte, s string) []byte {
