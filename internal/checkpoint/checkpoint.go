@@ -64,6 +64,9 @@ type Message struct {
 	bytes  int64
 	time   time.Time
 	parts  atomic.Int32
+	// counted is set by the last Done when its finish counted: false when
+	// the tracker was withdrawn first. onFinish reads it after.
+	counted bool
 }
 
 // Offset is the message's Kafka offset.
@@ -74,6 +77,13 @@ func (m *Message) Bytes() int64 { return m.bytes }
 
 // Time is the Kafka timestamp given to TrackAt; zero for Track.
 func (m *Message) Time() time.Time { return m.time }
+
+// Finished reports, from onFinish, whether m's finish counted: false when
+// its tracker was withdrawn before its last part was done, so that the
+// partition's next owner reads m again and m was not delivered by this
+// worker (or its delivery is not known). Callers that count deliveries
+// count only these.
+func (m *Message) Finished() bool { return m.counted }
 
 // Track registers the message at offset with parts parts and bytes of memory
 // held until it finishes. Offsets must increase from call to call. parts must
@@ -132,22 +142,23 @@ func (m *Message) Done() {
 	if m.parts.Add(-1) != 0 {
 		return
 	}
-	m.t.finish(m.offset)
+	m.counted = m.t.finish(m.offset)
 	if m.t.onFinish != nil {
 		m.t.onFinish(m)
 	}
 }
 
-func (t *Tracker) finish(offset int64) {
+// finish marks the message at offset done and reports whether that counted.
+func (t *Tracker) finish(offset int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.withdrawn.Load() {
-		return // frozen: see Withdraw
+		return false // frozen: see Withdraw
 	}
 	live := t.entries[t.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].offset >= offset })
 	if i == len(live) || live[i].offset != offset {
-		return // not tracked: a bug upstream, but never worth a panic here
+		return false // not tracked: a bug upstream, but never worth a panic here
 	}
 	live[i].done = true
 	t.finished++
@@ -162,6 +173,7 @@ func (t *Tracker) finish(offset int64) {
 		t.entries = t.entries[:0]
 		t.head = 0
 	}
+	return true
 }
 
 // Withdraw freezes the tracker: what it reports from now on (Committable,

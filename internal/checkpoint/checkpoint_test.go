@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -289,8 +290,13 @@ func TestFinishedBeyondCommittable(t *testing.T) {
 // onFinish still runs for each so its memory is released.
 func TestWithdrawFreezes(t *testing.T) {
 	t.Parallel()
-	var released []int64
-	tr := NewTracker(func(m *Message) { released = append(released, m.Offset()) })
+	var released, counted []int64
+	tr := NewTracker(func(m *Message) {
+		released = append(released, m.Offset())
+		if m.Finished() {
+			counted = append(counted, m.Offset())
+		}
+	})
 	m := map[int64]*Message{}
 	for off := int64(0); off < 6; off++ {
 		m[off] = tr.Track(off, 1, 10)
@@ -318,6 +324,9 @@ func TestWithdrawFreezes(t *testing.T) {
 	}
 	if len(released) != 6 {
 		t.Errorf("onFinish ran for %v, want all six messages", released)
+	}
+	if !slices.Equal(counted, []int64{0, 2}) {
+		t.Errorf("Finished() true for %v, want [0 2]: the two done before Withdraw", counted)
 	}
 }
 

@@ -400,11 +400,16 @@ func (p *Pipeline) releaser(topic string) func(*checkpoint.Message) {
 	return func(m *checkpoint.Message) { p.release(src, m) }
 }
 
-// release is called once per finished message.
+// release is called once per tracked message when its last part is done.
+// A message of a withdrawn partition frees its memory but is not counted
+// or timed: the partition's next owner reads it again.
 func (p *Pipeline) release(src *source, m *checkpoint.Message) {
 	if n := m.Bytes(); n > 0 {
 		src.mem.Release(n)
 		p.inflightBytes.Add(-n)
+	}
+	if !m.Finished() {
+		return
 	}
 	if ts := m.Time(); !ts.IsZero() {
 		p.metrics.EndToEnd.Record(context.Background(), time.Since(ts).Seconds())
