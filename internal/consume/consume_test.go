@@ -800,3 +800,90 @@ func TestKeepingMostMessagesStopsTheSecondCopy(t *testing.T) {
 		})
 	}
 }
+
+// gate is a Handler that holds partition 0's messages until open is
+// closed and finishes every other message at once.
+type gate struct {
+	open    chan struct{}
+	entered chan struct{} // closed at partition 0's first message
+	once    sync.Once
+	mu      sync.Mutex
+	counts  map[int]int
+	changed chan struct{}
+}
+
+func (g *gate) Handle(ctx context.Context, c *consume.Claim, m *kafka.Message) error {
+	if m.Partition == 0 {
+		g.once.Do(func() { close(g.entered) })
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.Tracker.Track(m.Offset, 1, 0).Done()
+	g.mu.Lock()
+	g.counts[m.Partition]++
+	g.mu.Unlock()
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (g *gate) Flush() {}
+
+func (g *gate) count(p int) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.counts[p]
+}
+
+// TestBudgetFreedByOneBrokerWakesTheOthers: a topic's read-ahead budget is
+// shared by the fetch loops of every broker leading its partitions. With
+// partition 0 (on one broker) holding the whole budget, the loop of
+// partition 1 (on the other) has nothing it may ask for and waits; when
+// partition 0's messages are handled, the budget they free must wake it,
+// although no worker of its own had anything to hand back.
+func TestBudgetFreedByOneBrokerWakesTheOthers(t *testing.T) {
+	t.Parallel()
+	k := itest.StartCluster(t, kfake.NumBrokers(2), kfake.SeedTopics(2, "events"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	c := k.Cluster
+	if a, b := c.LeaderFor("events", 0), c.LeaderFor("events", 1); a == b {
+		if err := c.MoveTopicPartition("events", 1, (a+1)%2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	value := bytes.Repeat([]byte("v"), 100<<10)
+	batches := func(p int32, n, each int) {
+		for range n { // one produce per batch, so reading them takes several fetches
+			var msgs []itest.Msg
+			for range each {
+				msgs = append(msgs, itest.Msg{Partition: p, Value: value})
+			}
+			k.Produce(t, "events", msgs)
+		}
+	}
+	batches(0, 4, 5) // 2 MB: twice the budget
+	g := &gate{open: make(chan struct{}), entered: make(chan struct{}), counts: map[int]int{}, changed: make(chan struct{}, 1)}
+	opts := options(k, "g", "events")
+	opts.FetchMaxBytes = 1 << 20
+	run(t, opts, g)
+	select {
+	case <-g.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("partition 0's first message never reached the handler")
+	}
+	batches(1, 6, 5) // 3 MB, arriving while partition 0 holds the budget
+	close(g.open)
+	deadline := time.After(20 * time.Second)
+	for g.count(0) < 20 || g.count(1) < 30 {
+		select {
+		case <-g.changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("handled %d of partition 0's 20 messages and %d of partition 1's 30 within 20s of partition 0's release", g.count(0), g.count(1))
+		}
+	}
+}

@@ -110,10 +110,44 @@ type part struct {
 type readAhead struct {
 	limit  int64
 	queued atomic.Int64
+	// loops are the fetch loops that have held parts of this topic, each
+	// woken when the budget frees: a loop whose parts were all held out
+	// for want of budget waits to be woken, and the budget may be freed by
+	// the partitions of another loop (another broker). Copied on write: a
+	// loop is added once, the list is read at every freed buffer.
+	loops atomic.Pointer[[]*brokerLoop]
 }
 
 // room is what the budget leaves.
 func (r *readAhead) room() int64 { return r.limit - r.queued.Load() }
+
+// watch adds l to the loops woken when the budget frees.
+func (r *readAhead) watch(l *brokerLoop) {
+	for {
+		old := r.loops.Load()
+		var ls []*brokerLoop
+		if old != nil {
+			if slices.Contains(*old, l) {
+				return
+			}
+			ls = slices.Clone(*old)
+		}
+		ls = append(ls, l)
+		if r.loops.CompareAndSwap(old, &ls) {
+			return
+		}
+	}
+}
+
+// release returns n bytes to the budget and wakes its loops.
+func (r *readAhead) release(n int64) {
+	r.queued.Add(-n)
+	if ls := r.loops.Load(); ls != nil {
+		for _, l := range *ls {
+			l.poke()
+		}
+	}
+}
 
 // session reads the claims of one generation. Its goroutines are the
 // supervisor, one fetch loop per leader broker, and one worker per part.
@@ -418,6 +452,7 @@ func (s *session) newLoop(b kafka.Broker) *brokerLoop {
 }
 
 func (l *brokerLoop) add(p *part) {
+	p.ahead.watch(l)
 	p.loop.Store(l)
 	l.adds <- p // never blocks: room for every part of the session
 	l.poke()

@@ -23,12 +23,12 @@ func (s *session) work(ctx context.Context, p *part) {
 		case f = <-p.in:
 		}
 		err := s.handle(ctx, p, f, consumed)
-		p.ahead.queued.Add(-f.bytes)
+		bytes := f.bytes
 		s.recycle(f)
 		p.free <- f
-		if l := p.loop.Load(); l != nil {
-			l.poke()
-		}
+		// Wakes p's own loop, which may ask for p again now that it has a
+		// free buffer, and every other loop of the topic (see readAhead).
+		p.ahead.release(bytes)
 		if err != nil {
 			return
 		}
