@@ -85,10 +85,15 @@ func TestSlowStreamOverHTTPKeepsCommitsMoving(t *testing.T) {
 	})
 	t.Logf("%d events at %d/s, calls of %s: caught up %s after the last; longest commit stall %s (partition %d)",
 		n, rate, latency, caughtUp.Round(time.Millisecond), stall.Round(time.Millisecond), stallAt)
-	if want := 2*latency + 2*time.Second; caughtUp > want {
+	// The bounds are wall time under -race beside the other packages'
+	// tests: a wait for a call slot, a call, the linger and a fetch come
+	// to about 2*latency, and the margin is for a busy machine. The
+	// regression this guards against stalled partitions for tens of
+	// seconds; the exact bounds are TestSlowStreamKeepsUp's, in fake time.
+	if want := 3*latency + 4*time.Second; caughtUp > want {
 		t.Errorf("caught up %s after production stopped, want within %s", caughtUp, want)
 	}
-	if want := 3*latency + 2*time.Second; stall > want {
+	if want := 4*latency + 4*time.Second; stall > want {
 		t.Errorf("partition %d's commit stood still %s while it was behind, want at most %s", stallAt, stall, want)
 	}
 }
