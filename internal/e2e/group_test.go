@@ -193,7 +193,10 @@ func TestScaleInAndCrash(t *testing.T) {
 	r.waitProgress(600)
 
 	// SIGKILL w1 and note its window: what it may have read but not
-	// committed.
+	// committed. Its partitions are read from the group as it is now, not
+	// as it was before production, in case it rebalanced since.
+	a = r.waitMembers(3)
+	r.checkMembers(a, w1, w2, w3)
 	killed := a.members[w1.member()]
 	e.signal(w1, syscall.SIGKILL)
 	_ = e.waitExit(w1, 10*time.Second)
