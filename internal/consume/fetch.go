@@ -113,30 +113,27 @@ type readAhead struct {
 	// loops are the fetch loops that have held parts of this topic, each
 	// woken when the budget frees: a loop whose parts were all held out
 	// for want of budget waits to be woken, and the budget may be freed by
-	// the partitions of another loop (another broker). Copied on write: a
-	// loop is added once, the list is read at every freed buffer.
+	// the partitions of another loop (another broker). Written only by the
+	// session's supervisor, which places parts (see watch), and read at
+	// every freed buffer, so each write replaces the list.
 	loops atomic.Pointer[[]*brokerLoop]
 }
 
 // room is what the budget leaves.
 func (r *readAhead) room() int64 { return r.limit - r.queued.Load() }
 
-// watch adds l to the loops woken when the budget frees.
+// watch adds l to the loops woken when the budget frees. Only the
+// supervisor calls it (brokerLoop.add).
 func (r *readAhead) watch(l *brokerLoop) {
-	for {
-		old := r.loops.Load()
-		var ls []*brokerLoop
-		if old != nil {
-			if slices.Contains(*old, l) {
-				return
-			}
-			ls = slices.Clone(*old)
-		}
-		ls = append(ls, l)
-		if r.loops.CompareAndSwap(old, &ls) {
+	var ls []*brokerLoop
+	if old := r.loops.Load(); old != nil {
+		if slices.Contains(*old, l) {
 			return
 		}
+		ls = slices.Clone(*old)
 	}
+	ls = append(ls, l)
+	r.loops.Store(&ls)
 }
 
 // release returns n bytes to the budget and wakes its loops.

@@ -44,8 +44,9 @@ type Claim struct {
 	hwm, hwmAt atomic.Int64
 	// owned says the keys and values of the messages being handled have
 	// memory of their own, so Keep need not copy them. The fetch loop
-	// decides it per response (the arena of its fetched buffer) and the claim's worker sets
-	// it before handing that response's messages on: always when
+	// decides it per response (the arena of its fetched buffer) and the
+	// claim's worker sets it before handing that response's messages on:
+	// always when
 	// Options.KeepsAll names the topic (keepsAll), and when the Handler
 	// kept most messages of the claim's previous response (keptMost). A
 	// mapping of every event type but no "*" row, or a dead-letter storm,

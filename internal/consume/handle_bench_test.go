@@ -33,9 +33,7 @@ func BenchmarkHandleResponse(b *testing.B) {
 						if len(f.msgs) != records {
 							b.Fatalf("%d messages handed on, want %d", len(f.msgs), records)
 						}
-						p.ahead.queued.Add(-f.bytes)
-						l.s.recycle(f)
-						p.free <- f
+						l.s.giveBack(p, f)
 						p.next = 0
 					default:
 					}

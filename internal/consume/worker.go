@@ -23,16 +23,22 @@ func (s *session) work(ctx context.Context, p *part) {
 		case f = <-p.in:
 		}
 		err := s.handle(ctx, p, f, consumed)
-		bytes := f.bytes
-		s.recycle(f)
-		p.free <- f
-		// Wakes p's own loop, which may ask for p again now that it has a
-		// free buffer, and every other loop of the topic (see readAhead).
-		p.ahead.release(bytes)
+		s.giveBack(p, f)
 		if err != nil {
 			return
 		}
 	}
+}
+
+// giveBack returns f, handled, to p's free buffers and its bytes to the
+// topic's read-ahead budget. That wakes p's own loop, which may ask for p
+// again now that it has a free buffer, and every other loop of the topic
+// (see readAhead).
+func (s *session) giveBack(p *part, f *fetched) {
+	n := f.bytes
+	s.recycle(f)
+	p.free <- f
+	p.ahead.release(n)
 }
 
 func (s *session) handle(ctx context.Context, p *part, f *fetched, consumed *telemetry.Tally) error {

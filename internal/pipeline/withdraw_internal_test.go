@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/firehose-worker/firehose-worker/config"
+	"github.com/firehose-worker/firehose-worker/internal/checkpoint"
 )
 
 // gateClient holds every PutRecordBatch until open is closed, then
@@ -38,8 +39,15 @@ func TestWithdrawnMessagesAreNotCountedFinished(t *testing.T) {
 	t.Parallel()
 	g := gateClient{started: make(chan struct{}, 64), open: make(chan struct{})}
 	p, cl := claimHandler(t, g, time.Millisecond, []config.Mapping{{Event: "*", Stream: "all"}})
-	m := &kafka.Message{Topic: "t"}
 	const before, after = 3, 5
+	// The claim's tracker as claimHandler makes it, telling the test of
+	// each message done, so the test waits for all of them, not for time.
+	release, done := p.releaser("t"), make(chan struct{}, before+after)
+	cl.Tracker = checkpoint.NewTracker(func(m *checkpoint.Message) {
+		release(m)
+		done <- struct{}{}
+	})
+	m := &kafka.Message{Topic: "t"}
 	handle := func(off int) {
 		m.Offset, m.Value = int64(off), fmt.Appendf(nil, `{"type":"track","event":"e","messageId":"m-%d"}`, off)
 		if err := p.Handle(t.Context(), cl, m); err != nil {
@@ -55,12 +63,16 @@ func TestWithdrawnMessagesAreNotCountedFinished(t *testing.T) {
 		handle(off)
 	}
 	close(g.open)
-	deadline := time.Now().Add(10 * time.Second)
-	for p.inflightBytes.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes still held 10s after the calls were let through", p.inflightBytes.Load())
+	deadline := time.After(10 * time.Second)
+	for i := range before + after {
+		select {
+		case <-done:
+		case <-deadline:
+			t.Fatalf("%d of %d messages done 10s after the calls were let through", i, before+after)
 		}
-		time.Sleep(time.Millisecond)
+	}
+	if n := p.inflightBytes.Load(); n != 0 {
+		t.Errorf("%d bytes still held once every message was done", n)
 	}
 	if st := p.Stats(); st.Consumed != before+after || st.Finished != 0 {
 		t.Errorf("consumed %d, finished %d; want %d consumed and 0 finished: every message was withdrawn before it was done",
