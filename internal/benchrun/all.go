@@ -378,7 +378,7 @@ func (b *bench) waitDelivered(ctx context.Context, ep *endpointClient, p *proc, 
 	lastProgress := time.Now()
 	lastLog := time.Now()
 	for {
-		st, err := ep.stats(ctx, false)
+		st, err := ep.progress(ctx)
 		if err != nil {
 			return st, err
 		}
@@ -744,7 +744,11 @@ func (b *bench) runLatency(ctx context.Context) *RunResult {
 	u := w.Stop(60 * time.Second)
 	first, last := ackSpan(stats.Streams, expect.PerStream())
 	r.measure(expect.Events, first, last, cpu1-cpu0, hwm, u, w.Samples(), w.start)
-	r.Streams = stats.Streams
+	final, err := epc.stats(ctx, false) // duplicates are counted only here
+	if err != nil {
+		return r.fail(err)
+	}
+	r.Streams = final.Streams
 	r.Latency = &lat
 	ka := summarize(kafkaAck)
 	r.KafkaAckLatency = &ka

@@ -330,9 +330,20 @@ func TestCounterLines(t *testing.T) {
 	if err := c.Write(context.Background(), "s", recs); err != nil {
 		t.Fatal(err)
 	}
-	st := c.stats(false).Streams["s"]
+	if st := c.stats(false, true).Streams["s"]; st.Lines != 4 || st.Duplicates != 0 {
+		t.Errorf("progress counts = %+v, want 4 lines and duplicates left uncounted", st)
+	}
+	st := c.stats(false, false).Streams["s"]
 	if st.Records != 3 || st.Lines != 4 || st.Duplicates != 1 || st.NoMessageID != 1 || st.BilledUnits != 4 {
 		t.Errorf("counts = %+v", st)
+	}
+	// Counting again sees only what arrived since: "a" a third time, "c"
+	// once.
+	if err := c.Write(context.Background(), "s", [][]byte{[]byte(`{"messageId":"a"}` + "\n" + `{"messageId":"c"}` + "\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.stats(false, false).Streams["s"]; st.Lines != 6 || st.Duplicates != 2 {
+		t.Errorf("after more lines, counts = %+v, want 6 lines and 2 duplicates", st)
 	}
 	if l := c.latency(); l.Count != 1 || l.P99Ms < 50 {
 		t.Errorf("latency = %+v", l)
