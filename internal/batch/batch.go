@@ -4,6 +4,7 @@ package batch
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -76,9 +77,12 @@ type Limits struct {
 
 // Packed is a Firehose record made of several records. It is the Part and
 // the Origin of that record: finishing it finishes every record in it, and a
-// rejected packed record is dead-lettered as the records it holds.
+// rejected packed record is dead-lettered as the records it holds. The
+// accumulator that packed it reuses it, and the record's Data, once its
+// batch is recycled.
 type Packed struct {
 	Records []Record
+	owner   *Accumulator
 }
 
 // Withdrawn reports whether every record packed in p is withdrawn: only
@@ -124,13 +128,39 @@ type Accumulator struct {
 	// per batch was 40 MB/s of memory for the collector to clear and scan
 	// on a backlog, most of it for small batches of quiet streams.
 	spare chan *Batch
+	// packs holds packed records of recycled batches, each with the buffer
+	// its Data grew into. A packed record is a copy of its events of up to
+	// MaxRecordBytes; making each anew (starting small, then doubling) was
+	// a fifth of the worker's CPU on an aggregated backlog, in copying,
+	// clearing and collecting those buffers.
+	packs chan packedBuf
+	// packCap is the largest buffer a packed record has been recycled
+	// with, the size a new one starts at: a busy stream fills its packed
+	// records to MaxRecordBytes, and growing each from small there copied
+	// it twice over; a quiet one keeps small buffers.
+	packCap atomic.Int64
+}
+
+// packedBuf is a Packed ready for reuse and the buffer of its last Data.
+type packedBuf struct {
+	pk   *Packed
+	data []byte
 }
 
 // New returns an accumulator that hands batches to flush. flush may block (it
 // is how backpressure reaches the producers) and is called without any lock
 // held, possibly from several goroutines at once.
 func New(limits Limits, flush func(*Batch)) *Accumulator {
-	return &Accumulator{limits: limits, flush: flush, spare: make(chan *Batch, 8)}
+	a := &Accumulator{limits: limits, flush: flush, spare: make(chan *Batch, 8)}
+	if limits.Aggregate {
+		// Enough for a batch of full packed records and one more being
+		// filled: the buffers a stream at full speed reuses round after
+		// round (twice as many measured the same). More would only hold
+		// memory: at most this many MaxRecordBytes buffers per aggregating
+		// stream stay allocated while it is idle.
+		a.packs = make(chan packedBuf, limits.MaxBytes/max(limits.MaxRecordBytes, 1)+2)
+	}
+	return a
 }
 
 // HoldWhile makes the accumulator hold a batch that is due but not full for
@@ -157,6 +187,13 @@ func (a *Accumulator) Room() {
 // Recycle hands back a batch whose records are all finished and which
 // nothing refers to any more, for a later batch to reuse.
 func (a *Accumulator) Recycle(b *Batch) {
+	if a.packs != nil {
+		for _, r := range b.Records {
+			if pk, ok := r.Part.(*Packed); ok && pk.owner == a {
+				a.reusePacked(pk, r.Data)
+			}
+		}
+	}
 	clear(b.Records) // drop the records' data and parts for the collector
 	b.Records, b.Bytes = b.Records[:0], 0
 	select {
@@ -190,7 +227,7 @@ func (a *Accumulator) Add(r Record) {
 		return
 	}
 	if a.limits.Aggregate {
-		r = pack(r)
+		r = a.pack(r)
 	}
 	if a.cur != nil && a.cur.Bytes+r.Size() > a.limits.MaxBytes {
 		full = a.takeLocked()
@@ -253,12 +290,41 @@ func (a *Accumulator) packInto(r Record) bool {
 }
 
 // pack starts a packed record holding r. Its buffer is its own, since r.Data
-// may be shared with other streams.
-func pack(r Record) Record {
-	pk := &Packed{Records: []Record{r}}
-	data := make([]byte, len(r.Data), max(r.Size(), 256<<10))
-	copy(data, r.Data)
-	return Record{Data: data, Part: pk, Origin: pk, Trace: r.Trace}
+// may be shared with other streams: a recycled one when there is one.
+func (a *Accumulator) pack(r Record) Record {
+	var pb packedBuf
+	select {
+	case pb = <-a.packs:
+	default:
+		pb = packedBuf{pk: &Packed{owner: a}, data: make([]byte, 0, max(r.Size(), 256<<10, int(a.packCap.Load())))}
+	}
+	pb.pk.Records = append(pb.pk.Records, r)
+	data := append(pb.data, r.Data...)
+	return Record{Data: data, Part: pb.pk, Origin: pb.pk, Trace: r.Trace}
+}
+
+// scrub is what a recycled packed buffer holds in race builds (see
+// scrubRecycled): not valid UTF-8, so no JSON check passes over it.
+const scrub = 0xff
+
+// reusePacked keeps pk and data, the Data of its record, for a later pack,
+// if there is room. Nothing may refer to either any more.
+func (a *Accumulator) reusePacked(pk *Packed, data []byte) {
+	clear(pk.Records) // drop the events' data and parts for the collector
+	pk.Records = pk.Records[:0]
+	data = data[:cap(data)]
+	if int64(cap(data)) > a.packCap.Load() {
+		a.packCap.Store(int64(cap(data))) // a race between two only loses a size
+	}
+	if scrubRecycled {
+		for i := range data {
+			data[i] = scrub
+		}
+	}
+	select {
+	case a.packs <- packedBuf{pk: pk, data: data[:0]}:
+	default:
+	}
 }
 
 func (a *Accumulator) expire(seq uint64) {

@@ -268,3 +268,75 @@ func TestHeldBatchGrowsWhileBusy(t *testing.T) {
 		}
 	})
 }
+
+// TestRecycledPackedRecordIsReused: once its batch is recycled, a packed
+// record and the buffer its Data grew into serve the next packed record,
+// which holds only its own events.
+func TestRecycledPackedRecordIsReused(t *testing.T) {
+	t.Parallel()
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 1000 * 1024}, c.flush)
+	first := []*countPart{{}, {}}
+	a.Add(Record{Data: []byte("a1"), Part: first[0]})
+	a.Add(Record{Data: []byte("a2"), Part: first[1]})
+	a.Flush()
+	b := <-c.ch
+	old := b.Records[0]
+	oldPk := old.Part.(*Packed)
+	if string(old.Data) != "a1\na2" || len(oldPk.Records) != 2 {
+		t.Fatalf("first packed record %q with %d events", old.Data, len(oldPk.Records))
+	}
+	old.Part.Done()
+	a.Recycle(b)
+	if len(oldPk.Records) != 0 || cap(oldPk.Records) < 2 || oldPk.Records[:2][0].Part != nil {
+		t.Error("a recycled packed record still refers to its events")
+	}
+	if scrubRecycled && old.Data[0] != scrub {
+		t.Errorf("race build: the recycled buffer holds %q, want it scrubbed", old.Data)
+	}
+
+	p := &countPart{}
+	a.Add(Record{Data: []byte("b1"), Part: p})
+	a.Flush()
+	b = <-c.ch
+	r := b.Records[0]
+	if r.Part != oldPk || &r.Data[0] != &old.Data[0] {
+		t.Error("the second packed record did not reuse the first one and its buffer")
+	}
+	if string(r.Data) != "b1" || len(r.Part.(*Packed).Records) != 1 {
+		t.Errorf("second packed record %q with %d events, want \"b1\" alone", r.Data, len(r.Part.(*Packed).Records))
+	}
+	r.Part.Done()
+	if p.n != 1 || first[0].n != 1 || first[1].n != 1 {
+		t.Errorf("finished %d, %d, %d times; want each once", first[0].n, first[1].n, p.n)
+	}
+}
+
+// TestNewPackedRecordStartsAtTheRecycledSize: once a stream has recycled a
+// packed record that grew, new packed records start that large instead of
+// growing from small again.
+func TestNewPackedRecordStartsAtTheRecycledSize(t *testing.T) {
+	t.Parallel()
+	const kb = 1024
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 700 * kb}, c.flush)
+	a.Add(rec(300 * kb))
+	a.Add(rec(300 * kb))
+	a.Flush()
+	b := <-c.ch
+	grown := cap(b.Records[0].Data)
+	if grown < 600*kb {
+		t.Fatalf("packed record of %d bytes has a buffer of %d", b.Records[0].Size(), grown)
+	}
+	a.Recycle(b)
+	a.Add(rec(650 * kb)) // takes the recycled buffer
+	a.Add(rec(100 * kb)) // does not fit beside it: a new packed record, none recycled
+	a.Flush()
+	b = <-c.ch
+	if len(b.Records) != 2 {
+		t.Fatalf("%d packed records, want 2", len(b.Records))
+	}
+	if got := cap(b.Records[1].Data); got < grown {
+		t.Errorf("a new packed record for 100 KiB has a buffer of %d bytes, want at least the recycled %d", got, grown)
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package batch
+
+// scrubRecycled: see scrub_race.go.
+const scrubRecycled = false
