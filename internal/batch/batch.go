@@ -134,11 +134,13 @@ type Accumulator struct {
 	// a fifth of the worker's CPU on an aggregated backlog, in copying,
 	// clearing and collecting those buffers.
 	packs chan packedBuf
-	// packCap is the largest buffer a packed record has been recycled
-	// with, the size a new one starts at: a busy stream fills its packed
-	// records to MaxRecordBytes, and growing each from small there copied
-	// it twice over; a quiet one keeps small buffers.
-	packCap atomic.Int64
+	// packSize is the size a packed record's buffer starts at (0: not
+	// known yet): that of the largest packed record in the last recycled
+	// batch, within [min(256 KiB, MaxRecordBytes), MaxRecordBytes]. A busy
+	// stream fills its packed records to MaxRecordBytes, and growing each
+	// from 256 KiB there copied it about twice over; a quiet one, or one
+	// that has become quiet, keeps small buffers.
+	packSize atomic.Int64
 }
 
 // packedBuf is a Packed ready for reuse and the buffer of its last Data.
@@ -184,10 +186,20 @@ func (a *Accumulator) Room() {
 	}
 }
 
-// Recycle hands back a batch whose records are all finished and which
-// nothing refers to any more, for a later batch to reuse.
+// Recycle hands back a batch which nothing refers to any more (its records
+// are finished, or never will be: its delivery was cut off), for a later
+// batch to reuse, with its packed records.
 func (a *Accumulator) Recycle(b *Batch) {
 	if a.packs != nil {
+		largest := 0
+		for _, r := range b.Records {
+			if pk, ok := r.Part.(*Packed); ok && pk.owner == a {
+				largest = max(largest, r.Size())
+			}
+		}
+		if largest > 0 {
+			a.packSize.Store(int64(min(max(largest, a.minPackSize()), a.limits.MaxRecordBytes)))
+		}
 		for _, r := range b.Records {
 			if pk, ok := r.Part.(*Packed); ok && pk.owner == a {
 				a.reusePacked(pk, r.Data)
@@ -296,7 +308,7 @@ func (a *Accumulator) pack(r Record) Record {
 	select {
 	case pb = <-a.packs:
 	default:
-		pb = packedBuf{pk: &Packed{owner: a}, data: make([]byte, 0, max(r.Size(), 256<<10, int(a.packCap.Load())))}
+		pb = packedBuf{pk: &Packed{owner: a}, data: make([]byte, 0, max(r.Size(), a.startSize()))}
 	}
 	pb.pk.Records = append(pb.pk.Records, r)
 	data := append(pb.data, r.Data...)
@@ -307,14 +319,29 @@ func (a *Accumulator) pack(r Record) Record {
 // scrubRecycled): not valid UTF-8, so no JSON check passes over it.
 const scrub = 0xff
 
+// minPackSize is the smallest buffer a packed record starts with.
+func (a *Accumulator) minPackSize() int { return min(256<<10, a.limits.MaxRecordBytes) }
+
+// startSize is the capacity a new packed record's buffer gets.
+func (a *Accumulator) startSize() int {
+	if n := int(a.packSize.Load()); n > 0 {
+		return n
+	}
+	return a.minPackSize()
+}
+
 // reusePacked keeps pk and data, the Data of its record, for a later pack,
-// if there is room. Nothing may refer to either any more.
+// if there is room and the buffer has the size packed records start at
+// now: a smaller one would grow again, a larger one would hold memory a
+// stream gone quiet does not need (and none is kept above MaxRecordBytes,
+// so an idle stream holds at most cap(packs) of those). Nothing may refer
+// to either any more.
 func (a *Accumulator) reusePacked(pk *Packed, data []byte) {
 	clear(pk.Records) // drop the events' data and parts for the collector
 	pk.Records = pk.Records[:0]
 	data = data[:cap(data)]
-	if int64(cap(data)) > a.packCap.Load() {
-		a.packCap.Store(int64(cap(data))) // a race between two only loses a size
+	if want := a.startSize(); len(data) < want || len(data) > min(2*want, a.limits.MaxRecordBytes) {
+		return
 	}
 	if scrubRecycled {
 		for i := range data {

@@ -313,30 +313,46 @@ func TestRecycledPackedRecordIsReused(t *testing.T) {
 }
 
 // TestNewPackedRecordStartsAtTheRecycledSize: once a stream has recycled a
-// packed record that grew, new packed records start that large instead of
-// growing from small again.
+// batch with a large packed record, new packed records start that large
+// instead of growing from small again; once its batches hold only small
+// ones, large buffers are let go and new ones start small.
 func TestNewPackedRecordStartsAtTheRecycledSize(t *testing.T) {
 	t.Parallel()
 	const kb = 1024
 	c := newCollector()
-	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 700 * kb}, c.flush)
-	a.Add(rec(300 * kb))
-	a.Add(rec(300 * kb))
-	a.Flush()
-	b := <-c.ch
-	grown := cap(b.Records[0].Data)
-	if grown < 600*kb {
-		t.Fatalf("packed record of %d bytes has a buffer of %d", b.Records[0].Size(), grown)
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 1000 * kb}, c.flush)
+	batchOf := func(sizes ...int) *Batch {
+		for _, n := range sizes {
+			a.Add(rec(n))
+		}
+		a.Flush()
+		return <-c.ch
 	}
+	// Busy: three 300 KiB events in one packed record of 900 KiB.
+	b := batchOf(300*kb, 300*kb, 300*kb)
+	big := b.Records[0].Size()
 	a.Recycle(b)
-	a.Add(rec(650 * kb)) // takes the recycled buffer
-	a.Add(rec(100 * kb)) // does not fit beside it: a new packed record, none recycled
-	a.Flush()
-	b = <-c.ch
+	// Its buffer comes back for the next packed record; the one after it
+	// (the first is full) finds none recycled and is made at 900 KiB.
+	b = batchOf(800*kb, 10*kb, 300*kb)
 	if len(b.Records) != 2 {
 		t.Fatalf("%d packed records, want 2", len(b.Records))
 	}
-	if got := cap(b.Records[1].Data); got < grown {
-		t.Errorf("a new packed record for 100 KiB has a buffer of %d bytes, want at least the recycled %d", got, grown)
+	if got := cap(b.Records[1].Data); got < big {
+		t.Errorf("a new packed record has a buffer of %d bytes, want at least the recycled record's %d", got, big)
+	}
+	a.Recycle(b)
+	// Quiet: a batch of one small packed record sets the start size back,
+	// and each large buffer still in the pool serves once more and is
+	// then let go.
+	for range 1 + len(a.packs) {
+		a.Recycle(batchOf(1 * kb))
+	}
+	for range 3 {
+		b = batchOf(1 * kb)
+		if got := cap(b.Records[0].Data); got > 512*kb {
+			t.Errorf("a quiet stream's packed record of 1 KiB has a buffer of %d bytes", got)
+		}
+		a.Recycle(b)
 	}
 }

@@ -542,6 +542,9 @@ func (b *bench) runRefSDK(ctx context.Context) *RunResult {
 func (b *bench) finishBacklogRun(ctx context.Context, r *RunResult, p, epProc *proc, ep *endpointClient, events int64, expect map[string]int64, onFirst, afterDone func()) *RunResult {
 	st, err := b.waitDelivered(ctx, ep, p, expect, b.deliveryTimeout(), onFirst)
 	if err != nil {
+		if final, ferr := ep.stats(ctx, false); ferr == nil {
+			st = final // a failed run still shows its duplicates
+		}
 		r.Streams = st.Streams
 		return r.fail(err)
 	}

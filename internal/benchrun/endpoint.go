@@ -44,7 +44,7 @@ type StreamCounts struct {
 	// BilledUnits sums ceil(len/5120) over records.
 	BilledUnits int64 `json:"billed_units"`
 	// Duplicates counts lines whose messageId this stream accepted before.
-	// A progress poll (EndpointStats.Progress) leaves it unset.
+	// A progress poll (EndpointStats.Progress) leaves it 0.
 	Duplicates int64 `json:"duplicates"`
 	// NoMessageID counts lines without a "messageId" (none expected).
 	NoMessageID int64 `json:"no_message_id"`
@@ -80,7 +80,7 @@ type EndpointStats struct {
 	// Series is per stream, oldest second first; only with ?series=1.
 	Series map[string][]Second `json:"series,omitempty"`
 	// Progress is set on the answer to ?progress=1, a poll that leaves
-	// StreamCounts.Duplicates unset.
+	// StreamCounts.Duplicates 0.
 	Progress bool `json:"progress,omitempty"`
 }
 
@@ -270,10 +270,14 @@ func (c *counter) stats(series, progress bool) EndpointStats {
 	for _, name := range names {
 		s := c.stream(name)
 		s.mu.Lock()
-		if !progress {
+		counts := s.counts
+		if progress {
+			counts.Duplicates = 0 // not counted since the last final call
+		} else {
 			s.countDuplicates()
+			counts = s.counts
 		}
-		out.Streams[name] = s.counts
+		out.Streams[name] = counts
 		if series {
 			secs := make([]Second, 0, len(s.seconds))
 			for _, b := range s.seconds {

@@ -342,6 +342,9 @@ func TestCounterLines(t *testing.T) {
 	if err := c.Write(context.Background(), "s", [][]byte{[]byte(`{"messageId":"a"}` + "\n" + `{"messageId":"c"}` + "\n")}); err != nil {
 		t.Fatal(err)
 	}
+	if st := c.stats(false, true).Streams["s"]; st.Lines != 6 || st.Duplicates != 0 {
+		t.Errorf("progress counts after a final call = %+v, want 6 lines and duplicates left uncounted", st)
+	}
 	if st := c.stats(false, false).Streams["s"]; st.Lines != 6 || st.Duplicates != 2 {
 		t.Errorf("after more lines, counts = %+v, want 6 lines and 2 duplicates", st)
 	}
