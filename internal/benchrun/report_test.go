@@ -33,3 +33,27 @@ func TestConsumeOnlyTargetShowsItsFloors(t *testing.T) {
 		t.Errorf("2.10 against 1.5 must fail, got %v", got.Pass)
 	}
 }
+
+// The latency phase is judged on its CPU per event as well as its p99.
+func TestLatencyPhaseCPUIsATarget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cpu  float64
+		pass bool
+	}{{9.6, true}, {15.67, false}} {
+		rep := &Report{Runs: []*RunResult{{Name: "latency", CPUPerMillion: tc.cpu, Latency: &Latency{P50Ms: 100, P99Ms: 300}}}}
+		rep.evaluate()
+		var got *Target
+		for i := range rep.Targets {
+			if rep.Targets[i].Name == "CPU-seconds per million events at 5,000 events/s" {
+				got = &rep.Targets[i]
+			}
+		}
+		if got == nil {
+			t.Fatalf("no CPU target for the latency phase in %+v", rep.Targets)
+		}
+		if got.Pass == nil || *got.Pass != tc.pass {
+			t.Errorf("%.2f CPU-s per million against 15: pass = %v, want %v", tc.cpu, got.Pass, tc.pass)
+		}
+	}
+}
