@@ -387,5 +387,26 @@ func (a *Accumulator) takeLocked() *Batch {
 		a.timer.Stop()
 		a.timer = nil
 	}
+	if a.packs != nil && len(b.Records) > 0 {
+		a.trimLast(&b.Records[len(b.Records)-1])
+	}
 	return b
+}
+
+// trimLast moves the last packed record of a batch being handed over into
+// a buffer of its own size when it fills less than a quarter of the one it
+// started in, and gives that one back for reuse. Only the last can be
+// short (a packed record is closed when the next event does not fit), and
+// a batch may wait long for its call: a stream slowed by throttling while
+// its start size is large would otherwise pin a MaxRecordBytes buffer per
+// small batch waiting out a backoff. So waiting batches hold about the
+// bytes they carry.
+func (a *Accumulator) trimLast(r *Record) {
+	pk, ok := r.Part.(*Packed)
+	if !ok || pk.owner != a || cap(r.Data) <= a.minPackSize() || len(r.Data) >= cap(r.Data)/4 {
+		return
+	}
+	big := r.Data
+	r.Data = append(make([]byte, 0, len(big)), big...)
+	a.reusePacked(&Packed{owner: a}, big)
 }

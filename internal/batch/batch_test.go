@@ -356,3 +356,37 @@ func TestNewPackedRecordStartsAtTheRecycledSize(t *testing.T) {
 		a.Recycle(b)
 	}
 }
+
+// TestShortPackedRecordIsTrimmedWhenHandedOver: a batch handed over with a
+// packed record that fills little of a large buffer carries a copy of its
+// own size, and the large buffer serves the next packed record, so batches
+// waiting for their calls hold about the bytes they carry.
+func TestShortPackedRecordIsTrimmedWhenHandedOver(t *testing.T) {
+	t.Parallel()
+	const kb = 1024
+	c := newCollector()
+	a := New(Limits{MaxRecords: 500, MaxBytes: 4 << 20, Linger: time.Hour, Aggregate: true, MaxRecordBytes: 1000 * kb}, c.flush)
+	a.Add(rec(300 * kb))
+	a.Add(rec(300 * kb))
+	a.Add(rec(300 * kb))
+	a.Flush()
+	a.Recycle(<-c.ch) // start size now 900 KiB
+	p := &countPart{}
+	a.Add(Record{Data: []byte("small"), Part: p})
+	a.Flush()
+	b := <-c.ch
+	r := b.Records[0]
+	if string(r.Data) != "small" || cap(r.Data) > 64 {
+		t.Errorf("handed over %q in a buffer of %d bytes, want it trimmed to its size", r.Data, cap(r.Data))
+	}
+	a.Add(rec(10))
+	a.Add(rec(500 * kb)) // the next packed record has the large buffer back
+	a.Flush()
+	if got := cap((<-c.ch).Records[0].Data); got < 900*kb {
+		t.Errorf("the next packed record's buffer has %d bytes, want the large one given back", got)
+	}
+	r.Part.Done()
+	if p.n != 1 {
+		t.Errorf("the trimmed record's event finished %d times, want 1", p.n)
+	}
+}
