@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/firehose-worker/firehose-worker/internal/scrub"
 )
 
 // Part is what a record reports to when it is finished: acknowledged by
@@ -191,9 +193,10 @@ func (a *Accumulator) Room() {
 // batch to reuse, with its packed records.
 func (a *Accumulator) Recycle(b *Batch) {
 	if a.packs != nil {
+		// The start size first: it decides which buffers the pool keeps.
 		largest := 0
 		for _, r := range b.Records {
-			if pk, ok := r.Part.(*Packed); ok && pk.owner == a {
+			if a.packed(r) != nil {
 				largest = max(largest, r.Size())
 			}
 		}
@@ -201,7 +204,7 @@ func (a *Accumulator) Recycle(b *Batch) {
 			a.packSize.Store(int64(min(max(largest, a.minPackSize()), a.limits.MaxRecordBytes)))
 		}
 		for _, r := range b.Records {
-			if pk, ok := r.Part.(*Packed); ok && pk.owner == a {
+			if pk := a.packed(r); pk != nil {
 				a.reusePacked(pk, r.Data)
 			}
 		}
@@ -315,9 +318,13 @@ func (a *Accumulator) pack(r Record) Record {
 	return Record{Data: data, Part: pb.pk, Origin: pb.pk, Trace: r.Trace}
 }
 
-// scrub is what a recycled packed buffer holds in race builds (see
-// scrubRecycled): not valid UTF-8, so no JSON check passes over it.
-const scrub = 0xff
+// packed returns r's packed record if this accumulator made it, else nil.
+func (a *Accumulator) packed(r Record) *Packed {
+	if pk, ok := r.Part.(*Packed); ok && pk.owner == a {
+		return pk
+	}
+	return nil
+}
 
 // minPackSize is the smallest buffer a packed record starts with.
 func (a *Accumulator) minPackSize() int { return min(256<<10, a.limits.MaxRecordBytes) }
@@ -343,11 +350,7 @@ func (a *Accumulator) reusePacked(pk *Packed, data []byte) {
 	if want := a.startSize(); len(data) < want || len(data) > min(2*want, a.limits.MaxRecordBytes) {
 		return
 	}
-	if scrubRecycled {
-		for i := range data {
-			data[i] = scrub
-		}
-	}
+	scrub.Released(data) // race builds: a reader after recycling sees garbage
 	select {
 	case a.packs <- packedBuf{pk: pk, data: data[:0]}:
 	default:
@@ -402,8 +405,7 @@ func (a *Accumulator) takeLocked() *Batch {
 // small batch waiting out a backoff. So waiting batches hold about the
 // bytes they carry.
 func (a *Accumulator) trimLast(r *Record) {
-	pk, ok := r.Part.(*Packed)
-	if !ok || pk.owner != a || cap(r.Data) <= a.minPackSize() || len(r.Data) >= cap(r.Data)/4 {
+	if a.packed(*r) == nil || cap(r.Data) <= a.minPackSize() || len(r.Data) >= cap(r.Data)/4 {
 		return
 	}
 	big := r.Data

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/firehose-worker/firehose-worker/internal/scrub"
 )
 
 type collector struct {
@@ -291,7 +293,7 @@ func TestRecycledPackedRecordIsReused(t *testing.T) {
 	if len(oldPk.Records) != 0 || cap(oldPk.Records) < 2 || oldPk.Records[:2][0].Part != nil {
 		t.Error("a recycled packed record still refers to its events")
 	}
-	if scrubRecycled && old.Data[0] != scrub {
+	if scrub.On && old.Data[0] != scrub.Byte {
 		t.Errorf("race build: the recycled buffer holds %q, want it scrubbed", old.Data)
 	}
 

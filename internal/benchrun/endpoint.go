@@ -44,7 +44,7 @@ type StreamCounts struct {
 	// BilledUnits sums ceil(len/5120) over records.
 	BilledUnits int64 `json:"billed_units"`
 	// Duplicates counts lines whose messageId this stream accepted before.
-	// A progress poll (EndpointStats.Progress) leaves it 0.
+	// A progress poll (GET /stats?progress=1) leaves it 0.
 	Duplicates int64 `json:"duplicates"`
 	// NoMessageID counts lines without a "messageId" (none expected).
 	NoMessageID int64 `json:"no_message_id"`
@@ -79,9 +79,6 @@ type EndpointStats struct {
 	Calls   firehosesim.CallCounts  `json:"calls"`
 	// Series is per stream, oldest second first; only with ?series=1.
 	Series map[string][]Second `json:"series,omitempty"`
-	// Progress is set on the answer to ?progress=1, a poll that leaves
-	// StreamCounts.Duplicates 0.
-	Progress bool `json:"progress,omitempty"`
 }
 
 // Latency summarises produce-to-ack latency of stamped lines.
@@ -263,19 +260,19 @@ func (c *counter) stats(series, progress bool) EndpointStats {
 		names = append(names, name)
 	}
 	c.mu.Unlock()
-	out := EndpointStats{Streams: map[string]StreamCounts{}, Progress: progress}
+	out := EndpointStats{Streams: map[string]StreamCounts{}}
 	if series {
 		out.Series = map[string][]Second{}
 	}
 	for _, name := range names {
 		s := c.stream(name)
 		s.mu.Lock()
+		if !progress {
+			s.countDuplicates()
+		}
 		counts := s.counts
 		if progress {
 			counts.Duplicates = 0 // not counted since the last final call
-		} else {
-			s.countDuplicates()
-			counts = s.counts
 		}
 		out.Streams[name] = counts
 		if series {

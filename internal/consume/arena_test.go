@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/firehose-worker/firehose-worker/internal/scrub"
 )
 
 // An arena's allocations never overlap, keep what was written to them until
@@ -47,7 +49,7 @@ func TestArenaAllocationsAreDisjointUntilRelease(t *testing.T) {
 	if len(a.slabs) != 0 || len(a.room) != 0 {
 		t.Fatalf("after release: %d slabs, %d bytes of room", len(a.slabs), len(a.room))
 	}
-	if scrubReleased && !bytes.Equal(first, bytes.Repeat([]byte{scrub}, len(first))) {
+	if scrub.On && !bytes.Equal(first, bytes.Repeat([]byte{scrub.Byte}, len(first))) {
 		t.Fatalf("race builds must scrub released memory, got %q", first)
 	}
 	// Reused after release.

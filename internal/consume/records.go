@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/firehose-worker/firehose-worker/internal/kafkawire"
+	"github.com/firehose-worker/firehose-worker/internal/scrub"
 )
 
 // fetched is what one fetch response held for one partition, handed from the
@@ -150,18 +151,10 @@ func (a *arena) alloc(n int) []byte {
 	return b
 }
 
-// scrub is what released memory holds in race builds (see scrubReleased):
-// not valid UTF-8, so no JSON check can pass over it.
-const scrub = 0xff
-
 // release gives every slab back; what alloc returned must no longer be used.
 func (a *arena) release() {
 	for i, s := range a.slabs {
-		if scrubReleased {
-			for j := range *s {
-				(*s)[j] = scrub
-			}
-		}
+		scrub.Released(*s)
 		a.pool.Put(s)
 		a.slabs[i] = nil
 	}

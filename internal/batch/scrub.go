@@ -1,6 +1,0 @@
-//go:build !race
-
-package batch
-
-// scrubRecycled: see scrub_race.go.
-const scrubRecycled = false

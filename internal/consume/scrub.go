@@ -1,6 +1,0 @@
-//go:build !race
-
-package consume
-
-// scrubReleased: see scrub_race.go.
-const scrubReleased = false

@@ -1,0 +1,6 @@
+//go:build race
+
+package scrub
+
+// On reports whether Released scrubs: only in race-detector builds.
+const On = true
